@@ -20,7 +20,6 @@ import { DiagonError } from './errors.js';
 import { History, TxLog } from './history.js';
 import {
   type Attr,
-  coerceValue,
   genesisDatoms,
   identName,
   Schema,
@@ -29,6 +28,7 @@ import {
   TX0,
 } from './schema.js';
 import { type TxMeta, type TxReport, transact } from './transact.js';
+import { coerceValue } from './value-types.js';
 import { compareValues, describeValue, type Keyword, type Value } from './values.js';
 
 export interface Indexes {
@@ -241,7 +241,13 @@ export class Db {
 
   /** @internal the history index `name`, built on first use */
   historyIndex(name: IndexName): SortedSet<Datom> {
-    return this.hist.index(name, (a) => this.schema.attr(a)?.isRef ?? false);
+    const holds =
+      name === 'avet'
+        ? (a: number) => this.schema.attr(a)?.index === true
+        : name === 'vaet'
+          ? (a: number) => this.schema.attr(a)?.isRef === true
+          : () => true;
+    return this.hist.index(name, this.schema, holds);
   }
 
   /** @internal datoms of an index that match a probe prefix, as this view sees them */

@@ -333,23 +333,25 @@ class Reader {
 }
 
 const INSTANT_RE =
-  /^(\d{4})(?:-(\d{2})(?:-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?)?)?(Z|[+-]\d{2}:\d{2})?$/;
+  /^([+-]\d{6}|\d{4})(?:-(\d{2})(?:-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.(\d{1,9}))?)?)?)?)?(Z|[+-]\d{2}:\d{2})?$/;
 
+/** RFC 3339 (and the six-digit signed years JS prints outside 0000–9999). */
 function parseInstant(s: string): Date | null {
   const m = INSTANT_RE.exec(s);
   if (m === null) return null;
   const [, y, mo = '01', d = '01', h = '00', mi = '00', sec = '00', frac = '', zone = 'Z'] = m;
   const ms = frac.length > 0 ? Number(frac.slice(0, 3).padEnd(3, '0')) : 0;
-  const t = Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h), Number(mi), Number(sec), ms);
-  const date = new Date(t);
+  if (Number(h) > 23 || Number(mi) > 59 || Number(sec) > 59) return null;
+  const date = new Date(0);
+  date.setUTCFullYear(Number(y), Number(mo) - 1, Number(d));
+  date.setUTCHours(Number(h), Number(mi), Number(sec), ms);
   if (date.getUTCMonth() !== Number(mo) - 1 || date.getUTCDate() !== Number(d)) return null;
-  if (Number(h) > 23 || Number(mi) > 59 || Number(sec) > 60) return null;
   if (zone !== 'Z') {
     const sign = zone[0] === '-' ? -1 : 1;
     const offset = sign * (Number(zone.slice(1, 3)) * 60 + Number(zone.slice(4, 6)));
-    date.setTime(t - offset * 60_000);
+    date.setTime(date.getTime() - offset * 60_000);
   }
-  return date;
+  return Number.isNaN(date.getTime()) ? null : date;
 }
 
 /** Reads exactly one EDN form; trailing content is an error. */

@@ -91,7 +91,8 @@ export interface Retraction {
 }
 
 class RetractionStore {
-  readonly built = new Map<IndexName, { len: number; set: SortedSet<Datom> }>();
+  /** Built indexes, for the schema value that decided which attributes each holds. */
+  readonly built = new Map<IndexName, { len: number; scope: object; set: SortedSet<Datom> }>();
   constructor(readonly chunks: Retraction[]) {}
 }
 
@@ -122,17 +123,22 @@ export class History {
     return new History(store, this.len + 1);
   }
 
-  /** The history index `name`: every retracted assertion and its retraction. */
-  index(name: IndexName, isRef: (a: number) => boolean): SortedSet<Datom> {
+  /**
+   * The history index `name`: every retracted assertion and its retraction. `holds` says
+   * which attributes the index covers (AVET: indexed ones, VAET: refs) under `scope`, the
+   * schema value it comes from.
+   */
+  index(name: IndexName, scope: object, holds: (a: number) => boolean): SortedSet<Datom> {
     const { built, chunks } = this.store;
-    const cached = built.get(name);
+    const found = built.get(name);
+    const cached = found?.scope === scope ? found : undefined;
     if (cached !== undefined && cached.len === this.len) return cached.set;
     const entries = (from: number): Datom[] => {
       const out: Datom[] = [];
       for (let i = from; i < this.len; i++) {
         const { tx, datoms } = chunks[i]!;
         for (const d of datoms) {
-          if (name === 'vaet' && !isRef(d.a)) continue;
+          if (!holds(d.a)) continue;
           out.push(d, new Datom(d.e, d.a, d.v, tx, false));
         }
       }
@@ -144,7 +150,8 @@ export class History {
       for (const d of entries(cached.len)) t.add(d);
       set = t.persistent();
     } else set = SortedSet.from(entries(0), HISTORY_ORDERS[name]);
-    if (cached === undefined || cached.len < this.len) built.set(name, { len: this.len, set });
+    if (found === undefined || found.len <= this.len)
+      built.set(name, { len: this.len, scope, set });
     return set;
   }
 }

@@ -8,18 +8,13 @@
  * Values carry a one-byte tag (see TAG). The schema is not stored: it is data, and is
  * read back from the datoms, which keeps the two from ever disagreeing.
  */
+
+import { applySchemaFacts } from './attribute.js';
 import { Datom } from './datom.js';
 import { buildIndexes, Db } from './db.js';
 import { DiagonError } from './errors.js';
 import { History, type Retraction, TxLog } from './history.js';
-import {
-  type Attr,
-  attrFromFacts,
-  SCHEMA_ATTRS,
-  Schema,
-  type SchemaFlexibility,
-  SYS,
-} from './schema.js';
+import { SCHEMA_ATTRS, Schema, type SchemaFlexibility, SYS } from './schema.js';
 import { describeValue, Keyword, Uuid, type Value } from './values.js';
 
 const MAGIC = [0x44, 0x47, 0x44, 0x42]; // "DGDB"
@@ -290,36 +285,20 @@ export function serializeDb(db: Db): Uint8Array {
   return w.finish();
 }
 
-/** The schema that the current datoms describe, read in dependency order. */
+/** The schema that the current datoms describe. */
 function schemaFromDatoms(flexibility: SchemaFlexibility, datoms: readonly Datom[]): Schema {
   const genesis = Schema.genesis(flexibility);
   const facts = new Map<number, Map<number, Value>>();
+  let nextAttrId = genesis.nextAttrId;
   for (const d of datoms) {
     if ((SCHEMA_ATTRS.has(d.a) || d.a === SYS.doc) && genesis.identOf(d.e) === undefined) {
       let f = facts.get(d.e);
       if (f === undefined) facts.set(d.e, (f = new Map()));
       f.set(d.a, d.v);
+      nextAttrId = Math.max(nextAttrId, d.e + 1);
     }
   }
-  let nextAttrId = genesis.nextAttrId;
-  const idents = new Map<number, { ident: string | null; attr: Attr | null }>();
-  for (const [e, f] of facts) {
-    const ident = f.get(SYS.ident);
-    idents.set(e, { ident: ident instanceof Keyword ? ident.fqn : null, attr: null });
-    nextAttrId = Math.max(nextAttrId, e + 1);
-  }
-  let schema = genesis.withChanges(idents, nextAttrId);
-  // Composite tuples name other attributes, so they are read after the rest.
-  for (const composites of [false, true]) {
-    const changes = new Map<number, { ident: string | null; attr: Attr | null }>();
-    for (const [e, f] of facts) {
-      if (f.has(SYS.tupleAttrs) !== composites) continue;
-      const next = attrFromFacts(e, f, schema);
-      if (next.attr !== null) changes.set(e, next);
-    }
-    schema = schema.withChanges(changes, nextAttrId);
-  }
-  return schema;
+  return applySchemaFacts(genesis, facts, nextAttrId);
 }
 
 export function deserializeDb(bytes: Uint8Array): Db {
