@@ -1,8 +1,16 @@
 // DataScript 1.8.1's JS API, as far as the benchmarks and differential tests use it.
 declare module 'datascript' {
-  type DsDb = { readonly __ds: 'db' };
-  type DsEntity = { get(attr: string): unknown; readonly eid: number };
-  type DsDatom = { e: number; a: string; v: unknown; tx: number };
+  export type DsDb = { readonly __ds: 'db' };
+  export type DsConn = { readonly __ds: 'conn' };
+  export type DsEntity = { get(attr: string): unknown; readonly eid: number };
+  /** `tx` is negative for a retraction. */
+  export type DsDatom = { e: number; a: string; v: unknown; tx: number };
+  export type DsTxReport = {
+    tempids: Record<string, number>;
+    db_before: DsDb;
+    db_after: DsDb;
+    tx_data: DsDatom[];
+  };
   const ds: {
     empty_db(schema?: Record<string, Record<string, unknown>>): DsDb;
     db_with(db: DsDb, txData: unknown[]): DsDb;
@@ -12,8 +20,9 @@ declare module 'datascript' {
     entity(db: DsDb, eid: unknown): DsEntity | null;
     touch(e: DsEntity): DsEntity;
     datoms(db: DsDb, index: string, ...components: unknown[]): DsDatom[];
-    create_conn(schema?: Record<string, Record<string, unknown>>): unknown;
-    transact(conn: unknown, txData: unknown[]): { tempids: Record<string, number>; db_after: DsDb };
+    create_conn(schema?: Record<string, Record<string, unknown>>): DsConn;
+    conn_from_db(db: DsDb): DsConn;
+    transact(conn: DsConn, txData: unknown[]): DsTxReport;
   };
   export default ds;
 }

@@ -16,9 +16,13 @@ function show(title: string, value: unknown): void {
 }
 
 const conn = createConn(SCHEMA);
-conn.listen('log', (r) => console.log(`  committed t=${r.dbAfter.basisT} (${r.txData.length} datoms)`));
+conn.listen('log', (r) =>
+  console.log(`  committed t=${r.dbAfter.basisT} (${r.txData.length} datoms)`),
+);
 
-console.log('Diagon — the database value (libs/db)\n\nInstalled a schema as data; now three people move in:');
+console.log(
+  'Diagon — the database value (libs/db)\n\nInstalled a schema as data; now three people move in:',
+);
 const first = conn.transact(`[
   {:db/id "ada"   :person/name "Ada"   :person/email "ada@example.org"   :person/city "London" :person/friend ["grace"]}
   {:db/id "grace" :person/name "Grace" :person/email "grace@example.org" :person/city "New York"}
@@ -31,11 +35,20 @@ conn.transact([{ 'person/email': 'ada@example.org', 'person/city': 'Cambridge' }
 
 const db = conn.db;
 const alan = ['person/email', 'alan@example.org'] as const;
-show('pull Alan with his friends, now:', pull(db, '[:person/name {:person/friend [:person/name :person/city]}]', alan));
-show(`the same pull as of t=${t1}:`, pull(db.asOf(t1), '[:person/name {:person/friend [:person/name :person/city]}]', alan));
+show(
+  'pull Alan with his friends, now:',
+  pull(db, '[:person/name {:person/friend [:person/name :person/city]}]', alan),
+);
+show(
+  `the same pull as of t=${t1}:`,
+  pull(db.asOf(t1), '[:person/name {:person/friend [:person/name :person/city]}]', alan),
+);
 
 const ada = entity(db, ['person/email', 'ada@example.org'])!;
-show("entity navigation: Ada's friends' names", (ada.get('person/friend') as { get(a: string): unknown }[]).map((f) => f.get('person/name')));
+show(
+  "entity navigation: Ada's friends' names",
+  (ada.get('person/friend') as { get(a: string): unknown }[]).map((f) => f.get('person/name')),
+);
 show(
   "every value Ada's city has had (history):",
   db

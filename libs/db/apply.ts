@@ -13,7 +13,7 @@ import { DiagonError } from './errors.js';
 import { type Attr, DB0, FIRST_USER_ATTR, SCHEMA_ATTRS, type Schema, SYS, TX0 } from './schema.js';
 import { ADD, find, formError, type Op, RETRACT, TempId } from './tx-ops.js';
 import { coerceValue } from './value-types.js';
-import { compareValues, describeValue, type Value } from './values.js';
+import { compareValues, describeValue, type Value, valueKey } from './values.js';
 
 /** An index of the new value: read from the old one until the first write makes it transient. */
 class IndexEdit {
@@ -49,6 +49,10 @@ export class Applier {
   composites: Map<number, Set<Attr>> | null = null;
   /** The :db/txInstant asserted in this transaction, if any. */
   instant: Date | null = null;
+  /** Assertions of values already stored (see restate). */
+  private restated: Map<string, Value> | null = null;
+  private retractions = 0;
+  private retractedKeys: Set<string> | null = null;
   /** The highest user-partition id seen: explicit ids advance it, as in DataScript. */
   maxEid = 0;
 
@@ -101,12 +105,28 @@ export class Applier {
     }
     const eavt = this.eavt.read;
     if (attr.many) {
-      if (eavt.get(probe(e, attr.id, v)) !== undefined) return; // redundant: already true
+      const stored = eavt.get(probe(e, attr.id, v));
+      if (stored !== undefined) {
+        if (stored.tx !== this.txEid) this.restate(e, attr, v);
+        return;
+      }
     } else {
       const p = probe(e, attr.id);
       const old = eavt.first(p, p, PROBE_ORDERS.eavt);
+      const restated = this.restated?.get(`${e} ${attr.id}`);
+      if (restated !== undefined && compareValues(restated, v) !== 0) {
+        throw formError(
+          'db.error/datoms-conflict',
+          `two values for cardinality-one :${attr.ident} of entity ${e} in one transaction: ${describeValue(restated)} and ${describeValue(v)}`,
+          form,
+          { entity: e, attribute: attr.ident, values: [restated, v] },
+        );
+      }
       if (old !== undefined) {
-        if (compareValues(old.v, v) === 0) return; // redundant: already true
+        if (compareValues(old.v, v) === 0) {
+          if (old.tx !== this.txEid) this.restate(e, attr, v);
+          return;
+        }
         if (old.tx === this.txEid) {
           throw formError(
             'db.error/datoms-conflict',
@@ -130,6 +150,8 @@ export class Applier {
         );
       }
     }
+    if (this.retractions > 0 && this.wasRetracted(e, attr.id, v))
+      throw addRetractConflict(e, attr, v, form);
     const d = new Datom(e, attr.id, v, this.txEid, true);
     this.eavt.write.add(d);
     this.aevt.write.add(d);
@@ -158,6 +180,27 @@ export class Applier {
     this.instant = v;
   }
 
+  /**
+   * Datomic refuses conflicting datoms in one transaction whatever was stored before, so
+   * an assertion of a value already there, though elided, is remembered: another value for
+   * the same cardinality-one attribute, or a retraction of that datom, still conflicts.
+   */
+  private restate(e: number, attr: Attr, v: Value): void {
+    this.restated ??= new Map();
+    this.restated.set(`${e} ${attr.id} ${valueKey(v)}`, v);
+    if (!attr.many) this.restated.set(`${e} ${attr.id}`, v);
+  }
+
+  /** Whether this transaction retracted (e, a, v); the keys are built on first need. */
+  private wasRetracted(e: number, a: number, v: Value): boolean {
+    if (this.retractedKeys === null) {
+      this.retractedKeys = new Set();
+      for (const d of this.txData)
+        if (!d.added) this.retractedKeys.add(`${d.e} ${d.a} ${valueKey(d.v)}`);
+    }
+    return this.retractedKeys.has(`${e} ${a} ${valueKey(v)}`);
+  }
+
   /** Retracts the datom equal to `d` (a stored datom or a probe for e, a, v) if it is there. */
   retract(d: Datom, attr: Attr, form?: unknown): void {
     if (attr.id === SYS.txInstant) {
@@ -169,19 +212,18 @@ export class Applier {
     }
     const stored = this.eavt.write.delete(d);
     if (stored === undefined) return;
-    if (stored.tx === this.txEid && form !== undefined) {
-      throw formError(
-        'db.error/datoms-conflict',
-        `:${attr.ident} ${describeValue(d.v)} of entity ${d.e} is asserted and retracted in one transaction`,
-        form,
-        { entity: d.e, attribute: attr.ident, value: d.v },
-      );
+    if (form !== undefined && this.restated?.has(`${d.e} ${d.a} ${valueKey(d.v)}`)) {
+      throw addRetractConflict(d.e, attr, d.v, form);
     }
+    if (stored.tx === this.txEid && form !== undefined)
+      throw addRetractConflict(d.e, attr, d.v, form);
     this.aevt.write.delete(stored);
     if (attr.index) this.avet.write.delete(stored);
     if (attr.isRef) this.vaet.write.delete(stored);
     const r = new Datom(stored.e, stored.a, stored.v, this.txEid, false);
     this.txData.push(r);
+    this.retractions++;
+    this.retractedKeys?.add(`${r.e} ${r.a} ${valueKey(r.v)}`);
     if (!attr.noHistory) this.history.push(stored);
     this.touched(stored.e, attr);
   }
@@ -215,6 +257,15 @@ export class Applier {
       if (next.isRef && !old.isRef) this.vaet.write.add(d);
     }
   }
+}
+
+function addRetractConflict(e: number, attr: Attr, v: Value, form: unknown): DiagonError {
+  return formError(
+    'db.error/datoms-conflict',
+    `:${attr.ident} ${describeValue(v)} of entity ${e} is asserted and retracted in one transaction`,
+    form,
+    { entity: e, attribute: attr.ident, value: v },
+  );
 }
 
 /** Reads the changed schema entities back into a new schema, refusing unsafe alterations. */

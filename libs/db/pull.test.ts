@@ -122,9 +122,15 @@ describe('pull', () => {
     expect(pull(db, '[[:p/nick :limit nil]]', ann)).toEqual({ 'p/nick': ['A', 'Annie'] });
   });
 
+  it('pulls a component named without a sub-pattern whole', () => {
+    const { db, ann } = world();
+    expect(pull(db, '[:p/address]', ann)!['p/address']).toMatchObject({ 'a/city': 'Oslo' });
+  });
+
   it('returns null when nothing matches, and resolves lookup refs', () => {
     const { db, ann } = world();
     expect(pull(db, '[:p/age]', ann)).toBeNull();
+    expect(pull(db, '[*]', 424242)).toEqual({ 'db/id': 424242 });
     expect(pull(db, '[:db/id :p/name]', ['p/email', 'ann@x'])).toEqual({
       'db/id': ann,
       'p/name': 'Ann',

@@ -246,7 +246,7 @@ class Puller {
         while (j < datoms.length && datoms[j]!.a === datoms[i]!.a) j++;
         const attr = this.db.attr(datoms[i]!.a)!;
         if (!p.specs.some((s) => s.attr === attr && !s.reverse)) {
-          out[attr.ident] = this.values(attr, datoms.slice(i, j), null, path, depths, true);
+          out[attr.ident] = this.values(attr, datoms.slice(i, j), null, path, depths);
           found = true;
         }
         i = j;
@@ -262,7 +262,7 @@ class Puller {
       if (spec.reverse) value = this.reverse(eid, spec, p, path, depths);
       else {
         const mine = this.attrDatoms(datoms, spec.attr.id);
-        if (mine.length > 0) value = this.values(spec.attr, mine, spec, path, depths, false, p);
+        if (mine.length > 0) value = this.values(spec.attr, mine, spec, path, depths, p);
       }
       if (value === undefined && spec.hasDefault) value = spec.defaultValue;
       if (value !== undefined) {
@@ -271,7 +271,7 @@ class Puller {
       }
     }
     path.delete(eid);
-    return found || (p.wildcard && datoms.length > 0) ? out : null;
+    return found || p.wildcard ? out : null;
   }
 
   private attrDatoms(datoms: Datom[], a: number): Datom[] {
@@ -319,15 +319,13 @@ class Puller {
     spec: AttrSpec | null,
     path: Set<number>,
     depths: Map<AttrSpec, number>,
-    wildcard: boolean,
     parent?: Pattern,
   ): unknown {
     const limited =
       spec?.limit != null && datoms.length > spec.limit ? datoms.slice(0, spec.limit) : datoms;
+    // A component is pulled whole unless a sub-pattern or recursion says what to take.
     const one = (d: Datom) =>
-      attr.isRef
-        ? this.target(d.v as number, spec, parent, path, depths, wildcard && attr.isComponent)
-        : d.v;
+      attr.isRef ? this.target(d.v as number, spec, parent, path, depths, attr.isComponent) : d.v;
     return attr.many ? limited.map(one) : one(limited[0]!);
   }
 
@@ -347,7 +345,7 @@ class Puller {
   }
 }
 
-/** Pulls a pattern for one entity; null when nothing matched (`:db/id` always matches). */
+/** Pulls a pattern for one entity; null when nothing matched (`:db/id` and `*` always match). */
 export function pull(db: Db, pattern: unknown, ref: EntityRef): PullResult | null {
   const eid = db.entid(ref);
   if (eid === null) return null;

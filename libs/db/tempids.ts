@@ -6,21 +6,9 @@ import { probe } from './datom.js';
 import type { Db, DbState } from './db.js';
 import { DiagonError } from './errors.js';
 import type { Expander } from './expand.js';
-import { SYS } from './schema.js';
+import { DB0, SYS } from './schema.js';
 import { ADD, find, formError, type Op, TempId } from './tx-ops.js';
-import { describeValue, Keyword } from './values.js';
-
-/** A key that is equal for equal values, for grouping upsert claims. */
-function valueKey(v: unknown): string {
-  if (typeof v === 'string') return `s${v}`;
-  if (typeof v === 'number') return `n${v}`;
-  if (v instanceof Keyword) return `k${v.fqn}`;
-  if (v instanceof Date) return `d${v.getTime()}`;
-  if (typeof v === 'bigint') return `b${v}`;
-  if (v instanceof Uint8Array) return `y${Buffer.from(v).toString('hex')}`;
-  if (Array.isArray(v)) return `[${v.map(valueKey).join(',')}]`;
-  return `o${String(v)}`;
-}
+import { describeValue, valueKey } from './values.js';
 
 /** Phase 2: every tempid gets its entity id. */
 export function resolveTempids(
@@ -40,7 +28,13 @@ export function resolveTempids(
       if (op.attr.id === SYS.ident) r.isAttr = true;
     }
   }
-  const ids = { maxEid: state.maxEid, nextAttrId: x.nextAttrId };
+  // Explicit ids in the user partition count as taken before any tempid gets one.
+  let maxEid = state.maxEid;
+  for (const op of x.ops) {
+    if (typeof op.e === 'number' && op.e < DB0 && op.e > maxEid) maxEid = op.e;
+    if (op.attr.isRef && typeof op.v === 'number' && op.v < DB0 && op.v > maxEid) maxEid = op.v;
+  }
+  const ids = { maxEid, nextAttrId: x.nextAttrId };
   for (const t of x.tempids.values()) allocate(t, ids);
   for (const t of x.anonymous) allocate(t, ids);
   for (const t of x.tempids.values()) {

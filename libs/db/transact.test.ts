@@ -333,6 +333,55 @@ describe('tx-data forms', () => {
     expect(e2.code).toBe('db.error/datoms-conflict');
   });
 
+  it('detects conflicts whatever was stored before and whatever the order of the forms', () => {
+    const conn = people();
+    conn.transact([{ 'db/id': 1, 'person/age': 0, 'person/nick': 'x' }]);
+    for (const tx of [
+      [
+        [':db/add', 1, 'person/age', 0],
+        [':db/add', 1, 'person/age', 2],
+      ],
+      [
+        [':db/add', 1, 'person/age', 2],
+        [':db/add', 1, 'person/age', 0],
+      ],
+      [
+        [':db/add', 1, 'person/nick', 'x'],
+        [':db/retract', 1, 'person/nick', 'x'],
+      ],
+      [
+        [':db/retract', 1, 'person/nick', 'x'],
+        [':db/add', 1, 'person/nick', 'x'],
+      ],
+    ]) {
+      expect(failure(() => conn.transact(tx)).code, JSON.stringify(tx)).toBe(
+        'db.error/datoms-conflict',
+      );
+    }
+    conn.transact([
+      [':db/add', 1, 'person/age', 0],
+      [':db/add', 1, 'person/age', 0],
+    ]);
+    conn.transact([
+      [':db/retract', 1, 'person/age', 0],
+      [':db/add', 1, 'person/age', 5],
+    ]);
+    expect(facts(conn.db, 1)).toContainEqual(['person/age', 5]);
+  });
+
+  it('gives new entities ids above every explicit id in the transaction', () => {
+    const conn = people();
+    const r = conn.transact([
+      { 'db/id': 7, 'person/name': 'a' },
+      { 'db/id': 't', 'person/name': 'b' },
+      { 'person/age': 3 },
+    ]);
+    expect(r.tempids.t).toBe(8);
+    expect(facts(conn.db, 7)).toEqual([['person/name', 'a']]);
+    expect(conn.db.datoms('aevt', 'person/age').map((d) => d.e)).toEqual([9]);
+    expect(conn.db.maxEid).toBe(9);
+  });
+
   it('rejects unique-value conflicts naming attribute, value and both entities', () => {
     const conn = people();
     conn.transact([{ 'db/id': 1, 'person/ssn': '123' }]);

@@ -215,6 +215,21 @@ export function valuesEqual(a: unknown, b: unknown): boolean {
   return a === b || compareValues(a, b) === 0;
 }
 
+/** A string that is equal for equal values (as compareValues sees them), for hashing. */
+export function valueKey(v: unknown): string {
+  if (typeof v === 'string') return `s${v}`;
+  if (typeof v === 'number') return `n${v}`;
+  if (v instanceof Keyword) return `k${v.fqn}`;
+  if (v instanceof Date) return `d${v.getTime()}`;
+  if (typeof v === 'bigint') return `b${v}`;
+  if (typeof v === 'boolean') return v ? 't' : 'f';
+  if (v instanceof Uuid) return `u${v.value}`;
+  if (v instanceof Uint8Array) return `y${Buffer.from(v).toString('hex')}`;
+  if (Array.isArray(v)) return `[${v.map(valueKey).join(',')}]`;
+  if (v === null || v === undefined) return '_';
+  return `o${String(v)}`;
+}
+
 /** A short printable form of a value for error messages. */
 export function describeValue(v: unknown): string {
   if (typeof v === 'string') return JSON.stringify(v.length > 80 ? `${v.slice(0, 77)}...` : v);
