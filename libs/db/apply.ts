@@ -87,8 +87,12 @@ export class Applier {
   }
 
   private touched(e: number, attr: Attr): void {
-    const defines = SCHEMA_ATTRS.has(attr.id) || (attr.id === SYS.doc && e >= DB0 && e < TX0);
-    if (defines) (this.schemaTouched ??= new Set()).add(e);
+    // Schema attributes and :db/doc all live below the first user attribute's id.
+    if (attr.id < FIRST_USER_ATTR) {
+      const defines = SCHEMA_ATTRS.has(attr.id) || (attr.id === SYS.doc && e >= DB0 && e < TX0);
+      if (defines) (this.schemaTouched ??= new Set()).add(e);
+    }
+    if (this.schema.compositesOf.size === 0) return;
     const comps = this.schema.compositesOf.get(attr.id);
     if (comps !== undefined) {
       this.composites ??= new Map();

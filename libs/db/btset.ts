@@ -21,6 +21,13 @@ export class Order<K> {
   constructor(
     readonly compare: (a: K, b: K, mode: number) => number,
     readonly mode: number = 0,
+    /**
+     * Optional: a number that never decreases along the order (x < y ⇒ prefix(x) <=
+     * prefix(y)), for keys and for probes whose missing parts are filled low or `high`.
+     * Branches keep their children's prefixes in a number array and compare those first,
+     * reaching into a key object only on a tie: a search then touches far fewer objects.
+     */
+    readonly prefix: ((k: K, mode: number, high: boolean) => number) | null = null,
   ) {}
 
   static of<K>(x: Order<K> | Comparator<K>): Order<K> {
@@ -29,7 +36,7 @@ export class Order<K> {
 }
 
 /** Nodes hold at most MAX_KEYS entries; removals rebalance nodes that fall below MIN_KEYS. */
-export const MAX_KEYS = 32;
+export const MAX_KEYS = 64;
 export const MIN_KEYS = MAX_KEYS >>> 1;
 /** Fill of nodes made by `fromSorted`: room to grow before the first split. */
 const BUILD_FILL = (MAX_KEYS * 3) >>> 2;
@@ -51,6 +58,8 @@ class Node<K> {
     /** The largest key in the subtree (undefined only in an empty root). */
     public max: K,
     public edit: Edit | null,
+    /** Branch: the order's prefix of each child's largest key (null without a prefix). */
+    public prefixes: number[] | null = null,
   ) {}
 }
 
@@ -71,23 +80,51 @@ function keyIndex<K>(keys: K[], key: K, o: Order<K>, after: boolean): number {
   return lo;
 }
 
-/** First child i whose largest key is >= key (or > key when `after`). */
-function childIndex<K>(n: Node<K>, key: K, o: Order<K>, after: boolean): number {
-  return keyIndex(n.keys!, key, o, after);
+/**
+ * First child i whose largest key is >= key (or > key when `after`); `kp` is the key's
+ * prefix (NaN when the order has none), compared before any key object is read.
+ */
+function childIndex<K>(n: Node<K>, key: K, o: Order<K>, after: boolean, kp: number): number {
+  const prefixes = n.prefixes;
+  if (prefixes === null || kp !== kp) return keyIndex(n.keys!, key, o, after);
+  const keys = n.keys!;
+  let lo = 0;
+  let hi = keys.length;
+  const bound = after ? 0 : -1;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    const p = prefixes[mid]!;
+    const c = p < kp ? -1 : p > kp ? 1 : o.compare(keys[mid]!, key, o.mode);
+    if (c <= bound) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+function prefixOf<K>(o: Order<K>, key: K, high: boolean): number {
+  return o.prefix === null ? Number.NaN : o.prefix(key, o.mode, high);
+}
+
+/** The prefixes of a branch's children maxes, under the set's order. */
+function prefixesOf<K>(o: Order<K>, maxes: K[]): number[] | null {
+  if (o.prefix === null) return null;
+  const out = new Array<number>(maxes.length);
+  for (let i = 0; i < maxes.length; i++) out[i] = o.prefix(maxes[i]!, o.mode, false);
+  return out;
 }
 
 function leaf<K>(keys: K[], edit: Edit | null): Node<K> {
   return new Node(keys, null, keys.length, keys[keys.length - 1]!, edit);
 }
 
-function branch<K>(children: Node<K>[], edit: Edit | null): Node<K> {
+function branch<K>(children: Node<K>[], o: Order<K>, edit: Edit | null): Node<K> {
   let size = 0;
   const maxes = new Array<K>(children.length);
   for (let i = 0; i < children.length; i++) {
     size += children[i]!.size;
     maxes[i] = children[i]!.max;
   }
-  return new Node<K>(maxes, children, size, children[children.length - 1]!.max, edit);
+  return new Node<K>(maxes, children, size, children[children.length - 1]!.max, edit, prefixesOf(o, maxes));
 }
 
 function insertAt<T>(arr: T[], i: number, x: T): T[] {
@@ -112,7 +149,7 @@ function splitPoint(length: number, insertedAt: number): number {
 const EXISTS = null;
 type InsertResult<K> = Node<K> | [Node<K>, Node<K>] | typeof EXISTS;
 
-function insert<K>(n: Node<K>, key: K, o: Order<K>, edit: Edit | null): InsertResult<K> {
+function insert<K>(n: Node<K>, key: K, o: Order<K>, edit: Edit | null, kp: number): InsertResult<K> {
   const editable = edit !== null && n.edit === edit;
   const children = n.children;
   if (children === null) {
@@ -130,25 +167,28 @@ function insert<K>(n: Node<K>, key: K, o: Order<K>, edit: Edit | null): InsertRe
     const at = splitPoint(all.length, idx);
     return [leaf(all.slice(0, at), edit), leaf(all.slice(at), edit)];
   }
-  let idx = childIndex(n, key, o, false);
+  let idx = childIndex(n, key, o, false, kp);
   if (idx === children.length) idx--;
   else if (o.compare(n.keys![idx]!, key, o.mode) === 0) return EXISTS;
-  const r = insert(children[idx]!, key, o, edit);
+  const r = insert(children[idx]!, key, o, edit, kp);
   if (r === EXISTS) return EXISTS;
   const out = editable ? children : children.slice();
   const maxes = editable ? n.keys! : n.keys!.slice();
+  const prefixes = n.prefixes === null ? null : editable ? n.prefixes : n.prefixes.slice();
   if (!Array.isArray(r)) {
     out[idx] = r;
     maxes[idx] = r.max;
+    if (prefixes !== null) prefixes[idx] = prefixOf(o, r.max, false);
   } else {
     out.splice(idx, 1, r[0], r[1]);
     maxes.splice(idx, 1, r[0].max, r[1].max);
+    if (prefixes !== null) prefixes.splice(idx, 1, prefixOf(o, r[0].max, false), prefixOf(o, r[1].max, false));
   }
   if (out.length > MAX_KEYS) {
     const at = splitPoint(out.length, idx + 1);
-    return [branch(out.slice(0, at), edit), branch(out.slice(at), edit)];
+    return [branch(out.slice(0, at), o, edit), branch(out.slice(at), o, edit)];
   }
-  const node = editable ? n : new Node<K>(maxes, out, n.size, n.max, edit);
+  const node = editable ? n : new Node<K>(maxes, out, n.size, n.max, edit, prefixes);
   node.size = n.size + 1;
   node.max = out[out.length - 1]!.max;
   return node;
@@ -159,7 +199,7 @@ const ABSENT = null;
 let removedKey: unknown;
 
 /** Joins two adjacent siblings into one node, or splits their entries evenly between two. */
-function rebalance<K>(a: Node<K>, b: Node<K>, edit: Edit | null): Node<K>[] {
+function rebalance<K>(a: Node<K>, b: Node<K>, o: Order<K>, edit: Edit | null): Node<K>[] {
   const total = width(a) + width(b);
   if (a.children === null) {
     const keys = a.keys!.concat(b.keys!);
@@ -168,12 +208,12 @@ function rebalance<K>(a: Node<K>, b: Node<K>, edit: Edit | null): Node<K>[] {
     return [leaf(keys.slice(0, at), edit), leaf(keys.slice(at), edit)];
   }
   const children = a.children.concat(b.children!);
-  if (total <= MAX_KEYS) return [branch(children, edit)];
+  if (total <= MAX_KEYS) return [branch(children, o, edit)];
   const at = total >>> 1;
-  return [branch(children.slice(0, at), edit), branch(children.slice(at), edit)];
+  return [branch(children.slice(0, at), o, edit), branch(children.slice(at), o, edit)];
 }
 
-function remove<K>(n: Node<K>, key: K, o: Order<K>, edit: Edit | null): Node<K> | null {
+function remove<K>(n: Node<K>, key: K, o: Order<K>, edit: Edit | null, kp: number): Node<K> | null {
   const editable = edit !== null && n.edit === edit;
   if (n.children === null) {
     const keys = n.keys!;
@@ -190,35 +230,40 @@ function remove<K>(n: Node<K>, key: K, o: Order<K>, edit: Edit | null): Node<K> 
     n.max = keys[keys.length - 1]!;
     return n;
   }
-  const idx = childIndex(n, key, o, false);
+  const idx = childIndex(n, key, o, false, kp);
   if (idx === n.children.length) return ABSENT;
-  const child = remove(n.children[idx]!, key, o, edit);
+  const child = remove(n.children[idx]!, key, o, edit, kp);
   if (child === ABSENT) return ABSENT;
   // Editable nodes change in place; otherwise the copies below become the new node.
   const children = editable ? n.children : n.children.slice();
   const maxes = editable ? n.keys! : n.keys!.slice();
+  let prefixes = n.prefixes === null ? null : editable ? n.prefixes : n.prefixes.slice();
   const w = width(child);
   if (w >= MIN_KEYS || children.length === 1) {
     if (w === 0) {
       children.splice(idx, 1);
       maxes.splice(idx, 1);
+      prefixes?.splice(idx, 1);
       if (children.length === 0) return leaf([], edit);
     } else {
       children[idx] = child;
       maxes[idx] = child.max;
+      if (prefixes !== null) prefixes[idx] = prefixOf(o, child.max, false);
     }
   } else {
     // Underflow: join with a sibling or take entries from it.
     const sib = idx > 0 ? idx - 1 : idx + 1;
     const lo = Math.min(idx, sib);
     const joined =
-      lo === idx ? rebalance(child, children[sib]!, edit) : rebalance(children[sib]!, child, edit);
+      lo === idx ? rebalance(child, children[sib]!, o, edit) : rebalance(children[sib]!, child, o, edit);
     children.splice(lo, 2, ...joined);
     maxes.splice(lo, 2, ...joined.map((j) => j.max));
+    prefixes = prefixesOf(o, maxes);
   }
-  const node = editable ? n : new Node<K>(maxes, children, n.size, n.max, edit);
+  const node = editable ? n : new Node<K>(maxes, children, n.size, n.max, edit, prefixes);
   node.size = n.size - 1;
   node.max = children[children.length - 1]!.max;
+  node.prefixes = prefixes;
   return node;
 }
 
@@ -231,10 +276,12 @@ function collapseRoot<K>(n: Node<K>): Node<K> {
 function rank<K>(root: Node<K>, probe: K, o: Order<K>, inclusive: boolean): number {
   let n = root;
   let r = 0;
+  // Counting keys <= probe, its missing parts are filled high; keys < probe, low.
+  const kp = prefixOf(o, probe, inclusive);
   for (;;) {
     const children = n.children;
     if (children === null) return r + keyIndex(n.keys!, probe, o, inclusive);
-    const idx = childIndex(n, probe, o, inclusive);
+    const idx = childIndex(n, probe, o, inclusive, kp);
     if (idx === children.length) return r + n.size;
     for (let i = 0; i < idx; i++) r += children[i]!.size;
     n = children[idx]!;
@@ -333,7 +380,7 @@ function groupCount(count: number): number {
   return g;
 }
 
-function build<K>(keys: K[], edit: Edit | null): Node<K> {
+function build<K>(keys: K[], o: Order<K>, edit: Edit | null): Node<K> {
   if (keys.length <= MAX_KEYS) return leaf(keys.slice(), edit);
   const spread = <T, N>(items: T[], make: (part: T[]) => N): N[] => {
     const g = groupCount(items.length);
@@ -348,7 +395,7 @@ function build<K>(keys: K[], edit: Edit | null): Node<K> {
     return out;
   };
   let level = spread(keys, (part) => leaf(part, edit));
-  while (level.length > 1) level = spread(level, (part) => branch(part, edit));
+  while (level.length > 1) level = spread(level, (part) => branch(part, o, edit));
   return level[0]!;
 }
 
@@ -368,8 +415,9 @@ export abstract class SortedSetBase<K> {
   /** The stored key equal to `key` under `o` (default: the set's order). */
   get(key: K, o: Order<K> = this.order): K | undefined {
     let n = this.root;
+    const kp = prefixOf(o, key, false);
     while (n.children !== null) {
-      const idx = childIndex(n, key, o, false);
+      const idx = childIndex(n, key, o, false, kp);
       if (idx === n.children.length) return undefined;
       n = n.children[idx]!;
     }
@@ -420,8 +468,9 @@ export abstract class SortedSetBase<K> {
       while (n.children !== null) n = n.children[0]!;
       k = n.keys![0]!;
     } else {
+      const kp = prefixOf(o, from, false);
       while (n.children !== null) {
-        const idx = childIndex(n, from, o, false);
+        const idx = childIndex(n, from, o, false, kp);
         if (idx === n.children.length) return undefined;
         n = n.children[idx]!;
       }
@@ -492,6 +541,10 @@ export abstract class SortedSetBase<K> {
       if (n.keys!.length !== n.children.length || n.children.some((c, i) => n.keys![i] !== c.max)) {
         throw new Error('branch keys are not the children maxes');
       }
+      const o = this.order;
+      if (o.prefix !== null && n.children.some((c, i) => n.prefixes![i] !== o.prefix!(c.max, o.mode, false))) {
+        throw new Error('branch prefixes are stale');
+      }
       if (size !== n.size) throw new Error('branch size mismatch');
       return leafDepth;
     };
@@ -522,7 +575,7 @@ export class SortedSet<K> extends SortedSetBase<K> {
         throw new RangeError(`fromSorted: keys out of order or duplicated at index ${i}`);
       }
     }
-    return new SortedSet(build(keys, null), o);
+    return new SortedSet(build(keys, o, null), o);
   }
 
   /** Builds from keys in any order; duplicates are dropped. */
@@ -532,17 +585,17 @@ export class SortedSet<K> extends SortedSetBase<K> {
     const arr = [...keys].sort(cmp);
     const out: K[] = [];
     for (const k of arr) if (out.length === 0 || cmp(out[out.length - 1]!, k) !== 0) out.push(k);
-    return new SortedSet(build(out, null), o);
+    return new SortedSet(build(out, o, null), o);
   }
 
   add(key: K): SortedSet<K> {
-    const r = insert(this.root, key, this.order, null);
+    const r = insert(this.root, key, this.order, null, prefixOf(this.order, key, false));
     if (r === EXISTS) return this;
-    return new SortedSet(Array.isArray(r) ? branch(r, null) : r, this.order);
+    return new SortedSet(Array.isArray(r) ? branch(r, this.order, null) : r, this.order);
   }
 
   delete(key: K): SortedSet<K> {
-    const r = remove(this.root, key, this.order, null);
+    const r = remove(this.root, key, this.order, null, prefixOf(this.order, key, false));
     return r === ABSENT ? this : new SortedSet(collapseRoot(r), this.order);
   }
 
@@ -562,15 +615,15 @@ export class TransientSortedSet<K> extends SortedSetBase<K> {
 
   /** Adds a key; returns false when it was already there. */
   add(key: K): boolean {
-    const r = insert(this.root, key, this.order, this.editToken());
+    const r = insert(this.root, key, this.order, this.editToken(), prefixOf(this.order, key, false));
     if (r === EXISTS) return false;
-    this.root = Array.isArray(r) ? branch(r, this.edit) : r;
+    this.root = Array.isArray(r) ? branch(r, this.order, this.edit) : r;
     return true;
   }
 
   /** Removes the key equal to `key`; returns the stored key, or undefined when there was none. */
   delete(key: K): K | undefined {
-    const r = remove(this.root, key, this.order, this.editToken());
+    const r = remove(this.root, key, this.order, this.editToken(), prefixOf(this.order, key, false));
     if (r === ABSENT) return undefined;
     this.root = collapseRoot(r);
     return removedKey as K;

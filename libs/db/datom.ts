@@ -7,6 +7,7 @@
  * assertion and retraction, so theirs end with tx and added.
  */
 import { Order } from './btset.js';
+import { DB0 } from './schema.js';
 import { compareValues, type Value } from './values.js';
 
 export class Datom {
@@ -75,11 +76,38 @@ export function compareDatoms(x: Datom, y: Datom, mode: number): number {
   }
 }
 
+const A_SPAN = 2 ** 22;
+const E_SPAN = 2 ** 31;
+const clamp = (x: number, span: number) => (x < 0 ? 0 : x >= span ? span - 1 : x);
+
+/**
+ * The numeric prefix of a datom in each index order (see Order.prefix): the leading
+ * entity and attribute ids packed into one exact double (attribute ids above DB0 in 22
+ * bits, entity ids in 31). Clamping keeps it non-decreasing beyond those ranges, where
+ * ties simply fall back to the full compare. A probe's missing parts are filled low or high.
+ */
+export function prefixDatom(d: Datom, mode: number, high: boolean): number {
+  const e = d.e === undefined ? (high ? E_SPAN - 1 : 0) : clamp(d.e, E_SPAN);
+  const a = d.a === undefined ? (high ? A_SPAN - 1 : 0) : clamp(d.a - DB0, A_SPAN);
+  switch (mode & 3) {
+    case EAVT:
+      return e * A_SPAN + a;
+    case AEVT:
+      return a * E_SPAN + e;
+    case AVET:
+      return a;
+    default: {
+      const v = d.v === undefined ? (high ? E_SPAN - 1 : 0) : clamp(d.v as number, E_SPAN);
+      return v * A_SPAN + a;
+    }
+  }
+}
+
 const orders = (base: number): Record<IndexName, DatomOrder> => ({
-  eavt: new Order(compareDatoms, base + EAVT),
-  aevt: new Order(compareDatoms, base + AEVT),
-  avet: new Order(compareDatoms, base + AVET),
-  vaet: new Order(compareDatoms, base + VAET),
+  eavt: new Order(compareDatoms, base + EAVT, prefixDatom),
+  aevt: new Order(compareDatoms, base + AEVT, prefixDatom),
+  avet: new Order(compareDatoms, base + AVET, prefixDatom),
+  vaet: new Order(compareDatoms, base + VAET, prefixDatom),
 });
 
 export const CURRENT_ORDERS = orders(0);
