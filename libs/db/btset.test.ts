@@ -2,7 +2,18 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { MAX_KEYS, Order, SortedSet } from './btset.js';
 
-const cmp = (a: number, b: number) => a - b;
+/**
+ * Every test runs twice: with a plain order, and with one that has a coarse prefix
+ * (many ties), which takes the prefix paths of the tree.
+ */
+const byValue = (a: number, b: number) => a - b;
+
+const ORDERS = {
+  plain: new Order(byValue),
+  prefixed: new Order(byValue, 0, (k: number, _mode: number, high: boolean) =>
+    k === undefined ? (high ? 1e9 : -1e9) : Math.floor(k / 7),
+  ),
+};
 
 type Op =
   | { kind: 'add'; key: number }
@@ -31,7 +42,7 @@ function modelApply(model: number[], op: Op): number[] {
     for (const k of op.adds) s.add(k);
     for (const k of op.dels) s.delete(k);
   }
-  return [...s].sort(cmp);
+  return [...s].sort(byValue);
 }
 
 function setApply(set: SortedSet<number>, op: Op): SortedSet<number> {
@@ -43,7 +54,7 @@ function setApply(set: SortedSet<number>, op: Op): SortedSet<number> {
   return t.persistent();
 }
 
-describe('SortedSet', () => {
+describe.each(Object.entries(ORDERS))('SortedSet (%s order)', (_name, cmp) => {
   it('matches a sorted-array model under random adds, deletes and transient batches, keeping old versions intact', () => {
     fc.assert(
       fc.property(fc.array(opArb, { maxLength: 60 }), (ops) => {
@@ -84,7 +95,7 @@ describe('SortedSet', () => {
             }
           }
           set.checkInvariants();
-          expect(set.toArray()).toEqual([...model].sort(cmp));
+          expect(set.toArray()).toEqual([...model].sort(byValue));
         },
       ),
       { numRuns: 60 },
@@ -128,7 +139,7 @@ describe('SortedSet', () => {
     );
   });
 
-  it('stays correct when a transient changes runs of neighbouring keys (the finger path)', () => {
+  it('stays correct when a transient changes runs of neighbouring keys', () => {
     const runArb = fc.record({
       start: fc.integer({ min: 0, max: 5000 }),
       length: fc.integer({ min: 1, max: 80 }),
@@ -157,7 +168,7 @@ describe('SortedSet', () => {
           }
           const set = t.persistent();
           set.checkInvariants();
-          expect(set.toArray()).toEqual([...model].sort(cmp));
+          expect(set.toArray()).toEqual([...model].sort(byValue));
           expect(base.size).toBe(n);
         },
       ),
@@ -170,7 +181,7 @@ describe('SortedSet', () => {
       fc.property(fc.uniqueArray(keyArb, { maxLength: 2500 }), keyArb, keyArb, (keys, a, b) => {
         const [lo, hi] = a <= b ? [a, b] : [b, a];
         const set = SortedSet.from(keys, cmp);
-        const model = [...keys].sort(cmp);
+        const model = [...keys].sort(byValue);
         const inRange = model.filter((k) => k >= lo && k <= hi);
         expect([...set.slice(lo, hi)]).toEqual(inRange);
         expect(set.range(lo, hi)).toEqual(inRange);

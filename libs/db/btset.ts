@@ -124,7 +124,14 @@ function branch<K>(children: Node<K>[], o: Order<K>, edit: Edit | null): Node<K>
     size += children[i]!.size;
     maxes[i] = children[i]!.max;
   }
-  return new Node<K>(maxes, children, size, children[children.length - 1]!.max, edit, prefixesOf(o, maxes));
+  return new Node<K>(
+    maxes,
+    children,
+    size,
+    children[children.length - 1]!.max,
+    edit,
+    prefixesOf(o, maxes),
+  );
 }
 
 function insertAt<T>(arr: T[], i: number, x: T): T[] {
@@ -149,7 +156,13 @@ function splitPoint(length: number, insertedAt: number): number {
 const EXISTS = null;
 type InsertResult<K> = Node<K> | [Node<K>, Node<K>] | typeof EXISTS;
 
-function insert<K>(n: Node<K>, key: K, o: Order<K>, edit: Edit | null, kp: number): InsertResult<K> {
+function insert<K>(
+  n: Node<K>,
+  key: K,
+  o: Order<K>,
+  edit: Edit | null,
+  kp: number,
+): InsertResult<K> {
   const editable = edit !== null && n.edit === edit;
   const children = n.children;
   if (children === null) {
@@ -182,7 +195,8 @@ function insert<K>(n: Node<K>, key: K, o: Order<K>, edit: Edit | null, kp: numbe
   } else {
     out.splice(idx, 1, r[0], r[1]);
     maxes.splice(idx, 1, r[0].max, r[1].max);
-    if (prefixes !== null) prefixes.splice(idx, 1, prefixOf(o, r[0].max, false), prefixOf(o, r[1].max, false));
+    if (prefixes !== null)
+      prefixes.splice(idx, 1, prefixOf(o, r[0].max, false), prefixOf(o, r[1].max, false));
   }
   if (out.length > MAX_KEYS) {
     const at = splitPoint(out.length, idx + 1);
@@ -255,7 +269,9 @@ function remove<K>(n: Node<K>, key: K, o: Order<K>, edit: Edit | null, kp: numbe
     const sib = idx > 0 ? idx - 1 : idx + 1;
     const lo = Math.min(idx, sib);
     const joined =
-      lo === idx ? rebalance(child, children[sib]!, o, edit) : rebalance(children[sib]!, child, o, edit);
+      lo === idx
+        ? rebalance(child, children[sib]!, o, edit)
+        : rebalance(children[sib]!, child, o, edit);
     children.splice(lo, 2, ...joined);
     maxes.splice(lo, 2, ...joined.map((j) => j.max));
     prefixes = prefixesOf(o, maxes);
@@ -542,7 +558,10 @@ export abstract class SortedSetBase<K> {
         throw new Error('branch keys are not the children maxes');
       }
       const o = this.order;
-      if (o.prefix !== null && n.children.some((c, i) => n.prefixes![i] !== o.prefix!(c.max, o.mode, false))) {
+      if (
+        o.prefix !== null &&
+        n.children.some((c, i) => n.prefixes![i] !== o.prefix!(c.max, o.mode, false))
+      ) {
         throw new Error('branch prefixes are stale');
       }
       if (size !== n.size) throw new Error('branch size mismatch');
@@ -615,7 +634,13 @@ export class TransientSortedSet<K> extends SortedSetBase<K> {
 
   /** Adds a key; returns false when it was already there. */
   add(key: K): boolean {
-    const r = insert(this.root, key, this.order, this.editToken(), prefixOf(this.order, key, false));
+    const r = insert(
+      this.root,
+      key,
+      this.order,
+      this.editToken(),
+      prefixOf(this.order, key, false),
+    );
     if (r === EXISTS) return false;
     this.root = Array.isArray(r) ? branch(r, this.order, this.edit) : r;
     return true;
@@ -623,7 +648,13 @@ export class TransientSortedSet<K> extends SortedSetBase<K> {
 
   /** Removes the key equal to `key`; returns the stored key, or undefined when there was none. */
   delete(key: K): K | undefined {
-    const r = remove(this.root, key, this.order, this.editToken(), prefixOf(this.order, key, false));
+    const r = remove(
+      this.root,
+      key,
+      this.order,
+      this.editToken(),
+      prefixOf(this.order, key, false),
+    );
     if (r === ABSENT) return undefined;
     this.root = collapseRoot(r);
     return removedKey as K;
