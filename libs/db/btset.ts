@@ -190,8 +190,10 @@ function insert<K>(
   const prefixes = n.prefixes === null ? null : editable ? n.prefixes : n.prefixes.slice();
   if (!Array.isArray(r)) {
     out[idx] = r;
-    maxes[idx] = r.max;
-    if (prefixes !== null) prefixes[idx] = prefixOf(o, r.max, false);
+    if (maxes[idx] !== r.max) {
+      maxes[idx] = r.max;
+      if (prefixes !== null) prefixes[idx] = prefixOf(o, r.max, false);
+    }
   } else {
     out.splice(idx, 1, r[0], r[1]);
     maxes.splice(idx, 1, r[0].max, r[1].max);
@@ -261,8 +263,10 @@ function remove<K>(n: Node<K>, key: K, o: Order<K>, edit: Edit | null, kp: numbe
       if (children.length === 0) return leaf([], edit);
     } else {
       children[idx] = child;
-      maxes[idx] = child.max;
-      if (prefixes !== null) prefixes[idx] = prefixOf(o, child.max, false);
+      if (maxes[idx] !== child.max) {
+        maxes[idx] = child.max;
+        if (prefixes !== null) prefixes[idx] = prefixOf(o, child.max, false);
+      }
     }
   } else {
     // Underflow: join with a sibling or take entries from it.
