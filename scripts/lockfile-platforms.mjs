@@ -8,7 +8,18 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 
-const OS = ['android', 'darwin', 'freebsd', 'linux', 'netbsd', 'openbsd', 'sunos', 'win32', 'aix', 'openharmony'];
+const OS = [
+  'android',
+  'darwin',
+  'freebsd',
+  'linux',
+  'netbsd',
+  'openbsd',
+  'sunos',
+  'win32',
+  'aix',
+  'openharmony',
+];
 const CPU = ['arm64', 'x64', 'ia32', 'arm', 'ppc64', 's390x', 'riscv64', 'loong64', 'mips64el'];
 
 const path = new URL('../package-lock.json', import.meta.url);
@@ -22,7 +33,9 @@ for (const [key, entry] of Object.entries(lock.packages)) {
     const os = OS.filter((o) => parts.includes(o));
     const cpu = CPU.filter((c) => parts.includes(c));
     if (os.length === 0 || cpu.length === 0) {
-      console.error(`${name} (from ${key || 'the root'}) is missing and does not name a platform: install it`);
+      console.error(
+        `${name} (from ${key || 'the root'}) is missing and does not name a platform: install it`,
+      );
       process.exitCode = 1;
       continue;
     }
@@ -37,6 +50,10 @@ for (const [key, entry] of Object.entries(lock.packages)) {
     added.push(name);
   }
 }
-lock.packages = Object.fromEntries(Object.entries(lock.packages).sort(([a], [b]) => (a === '' ? -1 : b === '' ? 1 : a < b ? -1 : 1)));
+lock.packages = Object.fromEntries(
+  Object.entries(lock.packages).sort(([a], [b]) => (a === '' ? -1 : b === '' ? 1 : a < b ? -1 : 1)),
+);
 writeFileSync(path, `${JSON.stringify(lock, null, 2)}\n`);
-console.log(added.length === 0 ? 'lock file complete' : `added ${added.length}: ${added.join(', ')}`);
+console.log(
+  added.length === 0 ? 'lock file complete' : `added ${added.length}: ${added.join(', ')}`,
+);

@@ -86,7 +86,7 @@ function keyIndex<K>(keys: K[], key: K, o: Order<K>, after: boolean): number {
  */
 function childIndex<K>(n: Node<K>, key: K, o: Order<K>, after: boolean, kp: number): number {
   const prefixes = n.prefixes;
-  if (prefixes === null || kp !== kp) return keyIndex(n.keys!, key, o, after);
+  if (prefixes === null || Number.isNaN(kp)) return keyIndex(n.keys!, key, o, after);
   const keys = n.keys!;
   let lo = 0;
   let hi = keys.length;
