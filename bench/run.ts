@@ -4,6 +4,8 @@
  */
 const BENCHES: Record<string, () => Promise<{ run: () => unknown }>> = {
   transact: () => import('./transact.js'),
+  stm: () => import('./stm.js'),
+  query: () => import('./query.js'),
 };
 
 async function main(): Promise<void> {

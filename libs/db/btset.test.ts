@@ -185,6 +185,14 @@ describe.each(Object.entries(ORDERS))('SortedSet (%s order)', (_name, cmp) => {
         const inRange = model.filter((k) => k >= lo && k <= hi);
         expect([...set.slice(lo, hi)]).toEqual(inRange);
         expect(set.range(lo, hi)).toEqual(inRange);
+        for (const short of [false, true]) {
+          const seen: number[] = [];
+          set.each(lo, hi, (k) => seen.push(k), cmp, short);
+          expect(seen).toEqual(inRange);
+        }
+        const sample = set.sample(lo, hi, 8);
+        expect(sample.length).toBe(Math.min(8, inRange.length));
+        expect(sample.every((k) => inRange.includes(k))).toBe(true);
         expect([...set.rslice(hi, lo)]).toEqual([...inRange].reverse());
         expect(set.count(lo, hi)).toBe(inRange.length);
         expect(set.first(lo, hi)).toBe(inRange[0]);

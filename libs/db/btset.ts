@@ -393,6 +393,63 @@ function collect<K>(n: Node<K>, start: number, count: number, out: K[]): number 
   return taken;
 }
 
+/** Visits `count` keys from position `start` on; returns how many it visited. */
+function walk<K>(n: Node<K>, start: number, count: number, visit: (k: K) => void): number {
+  if (count <= 0) return 0;
+  if (n.children === null) {
+    const keys = n.keys!;
+    const end = Math.min(keys.length, start + count);
+    for (let i = start; i < end; i++) visit(keys[i]!);
+    return end - start;
+  }
+  let done = 0;
+  for (const child of n.children) {
+    if (start >= child.size) {
+      start -= child.size;
+      continue;
+    }
+    done += walk(child, start, count - done, visit);
+    start = 0;
+    if (done >= count) break;
+  }
+  return done;
+}
+
+/**
+ * Visits keys from the first one >= `from` while `visit` returns true: one descent by key
+ * (no ranks), then leaf by leaf — the cheap way through a short range.
+ */
+function seekWalk<K>(root: Node<K>, from: K, o: Order<K>, visit: (k: K) => boolean): void {
+  const kp = prefixOf(o, from, false);
+  const nodes: Node<K>[] = [];
+  const idxs: number[] = [];
+  let n = root;
+  while (n.children !== null) {
+    const i = childIndex(n, from, o, false, kp);
+    if (i === n.children.length) return;
+    nodes.push(n);
+    idxs.push(i);
+    n = n.children[i]!;
+  }
+  let keys = n.keys!;
+  let i = keyIndex(keys, from, o, false);
+  for (;;) {
+    for (; i < keys.length; i++) if (!visit(keys[i]!)) return;
+    let depth = nodes.length - 1;
+    while (depth >= 0 && idxs[depth]! + 1 >= nodes[depth]!.children!.length) depth--;
+    if (depth < 0) return;
+    idxs[depth]!++;
+    n = nodes[depth]!.children![idxs[depth]!]!;
+    for (let d = depth + 1; d < nodes.length; d++) {
+      nodes[d] = n;
+      idxs[d] = 0;
+      n = n.children![0]!;
+    }
+    keys = n.keys!;
+    i = 0;
+  }
+}
+
 /** How many nodes to spread `count` items over: about BUILD_FILL each, never under MIN_KEYS. */
 function groupCount(count: number): number {
   let g = Math.ceil(count / BUILD_FILL);
@@ -500,6 +557,36 @@ export abstract class SortedSetBase<K> {
       k = keys[idx]!;
     }
     return to !== undefined && o.compare(k, to, o.mode) > 0 ? undefined : k;
+  }
+
+  /**
+   * Calls `visit` for each key k with from <= k <= to, in order, building no array. For a
+   * range expected to be short (`short`), one descent by key then a compare per key;
+   * otherwise two descents give the count and the walk compares nothing.
+   */
+  each(from: K, to: K, visit: (k: K) => void, o: Order<K> = this.order, short = false): void {
+    if (short) {
+      seekWalk(this.root, from, o, (k) => {
+        if (o.compare(k, to, o.mode) > 0) return false;
+        visit(k);
+        return true;
+      });
+      return;
+    }
+    const lo = rank(this.root, from, o, false);
+    walk(this.root, lo, rank(this.root, to, o, true) - lo, visit);
+  }
+
+  /** Up to `n` keys spread evenly over from..to (for estimates: a sample, not a scan). */
+  sample(from: K | undefined, to: K | undefined, n: number, o: Order<K> = this.order): K[] {
+    const lo = from === undefined ? 0 : rank(this.root, from, o, false);
+    const hi = to === undefined ? this.root.size : rank(this.root, to, o, true);
+    const count = hi - lo;
+    if (count <= 0) return [];
+    if (count <= n) return this.range(from, to, o);
+    const out: K[] = [];
+    for (let k = 0; k < n; k++) out.push(this.nth(lo + Math.floor((k * count) / n))!);
+    return out;
   }
 
   /** The key at position i in order. */

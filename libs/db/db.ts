@@ -82,6 +82,14 @@ export function buildIndexes(datoms: Datom[], schema: Schema): Indexes {
 
 const txOf = (t: number) => TX0 + t;
 
+/** A probe reused by valueDatom (searches keep no reference to it). */
+const LOOKUP = probe(0, 0) as unknown as { e: number; a: number };
+
+/** Ranges of one entity, or of one value, are short: walk them without counting first. */
+function isShort(index: IndexName, p: Datom): boolean {
+  return (index === 'eavt' && p.e !== undefined) || (index !== 'aevt' && p.v !== undefined);
+}
+
 function requireIndexed(attr: Attr): Attr {
   if (!attr.index) {
     throw new DiagonError(
@@ -256,9 +264,34 @@ export class Db {
     return this.view === null ? found : this.applyView(index, found, p);
   }
 
+  /** @internal the current datom of a cardinality-one attribute of an entity, on an unfiltered value */
+  valueDatom(e: number, a: number): Datom | undefined {
+    if (e > TX0) return this.scan('eavt', probe(e, a))[0];
+    LOOKUP.e = e;
+    LOOKUP.a = a;
+    const p = LOOKUP as unknown as Datom;
+    return this.cur.eavt.first(p, p, PROBE_ORDERS.eavt);
+  }
+
+  /** @internal like `scan`, but visits each datom instead of building an array */
+  scanEach(index: IndexName, p: Datom, visit: (d: Datom) => void): void {
+    if (this.view === null) {
+      const [lo, hi] = this.txRun(index, p);
+      if (lo === hi) {
+        this.cur[index].each(p, p, visit, PROBE_ORDERS[index], isShort(index, p));
+        return;
+      }
+    }
+    for (const d of this.scan(index, p)) visit(d);
+  }
+
   /** The current datoms matching a probe: the index's, with the transaction log's merged in. */
   private current(index: IndexName, p: Datom): Datom[] {
-    const found = this.cur[index].range(p, p, PROBE_ORDERS[index]);
+    let found: Datom[];
+    if (isShort(index, p)) {
+      found = [];
+      this.cur[index].each(p, p, (d) => found.push(d), PROBE_ORDERS[index], true);
+    } else found = this.cur[index].range(p, p, PROBE_ORDERS[index]);
     const [lo, hi] = this.txRun(index, p);
     if (lo === hi) return found;
     return mergeSorted(found, this.txLog.datoms(lo, hi), CURRENT_ORDERS[index]);
@@ -504,6 +537,33 @@ export class Db {
       (d) =>
         (lo === undefined || compareValues(d.v, lo) >= 0) &&
         (hi === undefined || compareValues(d.v, hi) < 0),
+    );
+  }
+
+  /**
+   * @internal the number of datoms a probe matches: exact and O(log n) on an unfiltered
+   * value; on a view, the count of the current datoms (an estimate for the query planner).
+   */
+  estimate(index: IndexName, p: Datom): number {
+    const [lo, hi] = this.txRun(index, p);
+    return this.cur[index].count(p, p, PROBE_ORDERS[index]) + hi - lo;
+  }
+
+  /** @internal up to n datoms spread evenly over what a probe matches (the current datoms, for estimates) */
+  sample(index: IndexName, p: Datom, n: number): Datom[] {
+    return this.cur[index].sample(p, p, n, PROBE_ORDERS[index]);
+  }
+
+  /** @internal AVET datoms of attribute `a` with lo <= v <= hi (either bound optional), as this view sees them */
+  scanRange(a: number, lo: unknown, hi: unknown): Datom[] {
+    const from = probe(undefined, a, lo);
+    const to = probe(undefined, a, hi);
+    const found = this.cur.avet.range(from, to, PROBE_ORDERS.avet);
+    if (this.view === null) return found;
+    return this.applyView('avet', found, probe(undefined, a)).filter(
+      (d) =>
+        (lo === undefined || compareValues(d.v, lo) >= 0) &&
+        (hi === undefined || compareValues(d.v, hi) <= 0),
     );
   }
 

@@ -13,6 +13,14 @@ export { parseEdn, parseEdnAll, printEdn } from './edn.js';
 export { Entity, type EntityValue, entity } from './entity.js';
 export { DiagonError, isDiagonError } from './errors.js';
 export { pull, pullMany, registerXform, type Xform } from './pull.js';
+export {
+  type ExplainStep,
+  type Explanation,
+  explain,
+  q,
+  registerAggregate,
+  registerFn,
+} from './query/index.js';
 export { type Attr, DB0, type SchemaFlexibility, TX0, type ValueType } from './schema.js';
 export type { SchemaInput } from './schema-input.js';
 export { deserializeDb, serializeDb } from './serialize.js';

@@ -203,18 +203,27 @@ class PatternParser {
   }
 }
 
-const patternCache = new WeakMap<object, Map<string, Pattern>>();
+/** Parsed patterns, per schema value (they name its attributes): by EDN text, or by the form object. */
+const patternCache = new WeakMap<
+  object,
+  { text: Map<string, Pattern>; forms: WeakMap<object, Pattern> }
+>();
 
 function parsePattern(db: Db, pattern: unknown): Pattern {
-  const text = typeof pattern === 'string' ? pattern : null;
-  // Parsed patterns depend on the schema, so the cache is per schema value.
-  let bySchema = patternCache.get(db.schema);
-  if (text !== null && bySchema?.has(text)) return bySchema.get(text)!;
-  const parsed = new PatternParser(db).pattern(text !== null ? parseEdn(text) : pattern);
-  if (text !== null) {
-    if (bySchema === undefined) patternCache.set(db.schema, (bySchema = new Map()));
-    bySchema.set(text, parsed);
+  let cache = patternCache.get(db.schema);
+  if (cache === undefined)
+    patternCache.set(db.schema, (cache = { text: new Map(), forms: new WeakMap() }));
+  if (typeof pattern === 'string') {
+    let parsed = cache.text.get(pattern);
+    if (parsed === undefined)
+      cache.text.set(pattern, (parsed = new PatternParser(db).pattern(parseEdn(pattern))));
+    return parsed;
   }
+  if (typeof pattern !== 'object' || pattern === null)
+    return new PatternParser(db).pattern(pattern);
+  let parsed = cache.forms.get(pattern);
+  if (parsed === undefined)
+    cache.forms.set(pattern, (parsed = new PatternParser(db).pattern(pattern)));
   return parsed;
 }
 
