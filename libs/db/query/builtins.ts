@@ -210,7 +210,7 @@ const BUILTINS = new Map<string, QueryFn>([
   ],
   ['max', (...xs) => xs.reduce((a, b) => (compareValues(b, a) > 0 ? b : a))],
   ['min', (...xs) => xs.reduce((a, b) => (compareValues(b, a) < 0 ? b : a))],
-  ['zero?', (x) => num('zero?', x) == 0],
+  ['zero?', (x) => Number(num('zero?', x)) === 0],
   ['pos?', (x) => num('pos?', x) > 0],
   ['neg?', (x) => num('neg?', x) < 0],
   ['even?', (x) => Number(num('even?', x)) % 2 === 0],

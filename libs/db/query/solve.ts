@@ -226,6 +226,13 @@ export class Solver {
       if (c.type === 'not') {
         const joinVars =
           c.join ?? [...clauseVars(c)].filter((v) => this.isBound(v) || outside(c).has(v));
+        if (joinVars.length === 0) {
+          throw new DiagonError(
+            'query/insufficient-bindings',
+            `${formText(c.form)} shares no variable with the rest of the query, so it cannot exclude anything`,
+            { clause: c.form },
+          );
+        }
         if (joinVars.every((v) => this.isBound(v))) {
           pending.splice(i, 1);
           this.not(c, joinVars);
@@ -421,7 +428,16 @@ export class Solver {
     const rel = shared.length === 0 ? null : this.merge(shared);
     const out = rel === null ? produced : join(rel, produced);
     this.trace(c, op, est, out.size, index);
+    this.traceFused(out.size);
     this.replace(rel, out);
+  }
+
+  /** Predicates applied inside the last scan or lookup (see fuse), for explain. */
+  private fused: SolverClause[] = [];
+
+  private traceFused(rows: number): void {
+    for (const c of this.fused) this.trace(c, 'filter-in-scan', rows, rows);
+    this.fused = [];
   }
 
   private planPattern(
@@ -507,7 +523,7 @@ export class Solver {
         return r !== null && r !== undefined && r !== false;
       });
       pending.splice(pending.indexOf(c), 1);
-      this.trace(c, 'fused-filter', 0, 0);
+      this.fused.push(c);
     }
     if (tests.length === 0) return null;
     if (tests.length === 1) return tests[0]!;
@@ -596,6 +612,7 @@ export class Solver {
     }
     const vars = [...rel.vars, ...shape.vars];
     this.trace(c, 'lookup', est, out.length, indexName(db, q));
+    this.traceFused(out.length);
     this.replace(rel, new Relation(vars, hasBlanks(db, p) ? distinctRows(out, vars.length) : out));
   }
 
@@ -638,6 +655,7 @@ export class Solver {
       out.push(r);
     }
     this.trace(c, 'lookup', est, out.length, 'eavt');
+    this.traceFused(out.length);
     this.replace(rel, new Relation([...rel.vars, p.v], out));
     return true;
   }
