@@ -49,6 +49,34 @@ export function measure(op: () => unknown, opts: MeasureOptions = {}): Timing {
   return { msPerOp: median(times), samples };
 }
 
+/**
+ * Median ms per call of each op, sampling them in turn (A B A B ...), so that drift in
+ * the machine's speed falls on all of them alike: for comparing variants of one thing.
+ */
+export function measureAlternating(ops: (() => unknown)[], opts: MeasureOptions = {}): Timing[] {
+  settle();
+  const sampleMs = opts.sampleMs ?? 300;
+  const samples = opts.samples ?? 9;
+  for (const op of ops) {
+    const until = performance.now() + (opts.warmupMs ?? 500);
+    do op();
+    while (performance.now() < until);
+  }
+  const times: number[][] = ops.map(() => []);
+  for (let s = 0; s < samples; s++) {
+    ops.forEach((op, i) => {
+      const start = performance.now();
+      let n = 0;
+      do {
+        op();
+        n++;
+      } while (performance.now() - start < sampleMs);
+      times[i]!.push((performance.now() - start) / n);
+    });
+  }
+  return times.map((t) => ({ msPerOp: median(t), samples }));
+}
+
 export interface Row {
   name: string;
   baseline: Timing;

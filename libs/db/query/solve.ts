@@ -705,6 +705,11 @@ export class Solver {
     const out: unknown[][] = [];
     const newVars: Var[] = [];
     for (const p of ps) if (p.v instanceof Var) newVars.push(p.v);
+    if (this.starByAttribute(db, ps, attrs, rel, eCol, out)) {
+      this.traceStar(clauses, est, out.length);
+      this.replace(rel, new Relation([...rel.vars, ...newVars], out));
+      return;
+    }
     for (const row of rel.rows) {
       const datoms = db.scan('eavt', probeEntity(row[eCol] as number));
       let acc: unknown[][] = [row];
@@ -726,15 +731,44 @@ export class Solver {
       }
       for (const r of acc) out.push(r);
     }
-    const text = clauses.map((c) => formText(c.form)).join(' ');
-    this.env.trace?.push({
-      clause: text,
-      op: 'entity-star',
-      index: 'eavt',
-      estimated: est,
-      actual: out.length,
-    });
+    this.traceStar(clauses, est, out.length);
     this.replace(rel, new Relation([...rel.vars, ...newVars], out));
+  }
+
+  private traceStar(clauses: SolverClause[], est: number, actual: number): void {
+    const text = clauses.map((c) => formText(c.form)).join(' ');
+    this.env.trace?.push({ clause: text, op: 'entity-star', index: 'eavt', estimated: est, actual });
+  }
+
+  /**
+   * The star read when every attribute is cardinality one on an unfiltered database: one
+   * descent per attribute straight to its datom, no arrays of datoms. False when it does not apply.
+   */
+  private starByAttribute(
+    db: Db,
+    ps: DbPattern[],
+    attrs: number[],
+    rel: Relation,
+    eCol: number,
+    out: unknown[][],
+  ): boolean {
+    if (db.isFiltered || attrs.some((a) => db.attr(a)?.many !== false)) return false;
+    const kinds = ps.map((p) => (p.v instanceof Var ? 0 : p.v === null ? 1 : isConstSlot(p.v) ? 2 : 3));
+    if (kinds.includes(3)) return true; // a constant that matches nothing: no rows
+    const consts = ps.map((p) => (isConstSlot(p.v) ? p.v.c : undefined));
+    next: for (const row of rel.rows) {
+      const e = row[eCol];
+      if (typeof e !== 'number') continue;
+      const r = row.slice();
+      for (let i = 0; i < ps.length; i++) {
+        const d = db.valueDatom(e, attrs[i]!);
+        if (d === undefined) continue next;
+        if (kinds[i] === 0) r.push(d.v);
+        else if (kinds[i] === 2 && !valuesEqual(d.v, consts[i])) continue next;
+      }
+      out.push(r);
+    }
+    return true;
   }
 
   /** The bindings of `vars` (all must be bound), without duplicates. */
