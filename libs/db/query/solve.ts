@@ -9,81 +9,16 @@
  * lookups per row; several patterns on one bound entity read that entity's datoms once;
  * a range predicate on an indexed value becomes an AVET range scan.
  */
-import { type Datom, probe } from '../datom.js';
-import { Db } from '../db.js';
 import { DiagonError } from '../errors.js';
-import { compareValues, valueKey, valuesEqual } from '../values.js';
+import { bindRows, matchTuples } from './binding.js';
 import { lookupFn } from './builtins.js';
-import {
-  type Binding,
-  BLANK,
-  type Clause,
-  clauseVars,
-  formText,
-  isConst,
-  Src,
-  type Term,
-  Var,
-} from './parse.js';
-import {
-  type DbPattern,
-  estimateScan,
-  inRange,
-  matchRows,
-  NO_MATCH,
-  resolvePattern,
-  rowShape,
-  type ValueRange,
-} from './patterns.js';
-import { distinctRows, join, project, Relation, semiJoin, union } from './relation.js';
+import type { DerivedClause, Env, SolverClause, Source } from './env.js';
+import { type Clause, clauseVars, formText, isConst, Src, type Term, Var } from './parse.js';
+import { planPattern } from './pattern-steps.js';
+import { join, project, Relation, semiJoin, union } from './relation.js';
 
-export type Source = Db | readonly (readonly unknown[])[];
-
-/** A clause over tuples computed elsewhere (a rule's derived relation), matched by position. */
-export interface DerivedClause {
-  type: 'derived';
-  name: string;
-  args: Term[];
-  rows: () => readonly (readonly unknown[])[];
-  form: unknown;
-}
-
-export type SolverClause = Clause | DerivedClause;
-
-export interface RuleCaller {
-  /**
-   * Rows of a rule call: one column per distinct variable argument, constants matched.
-   * `seed` holds the distinct values of the bound variable arguments (null: none bound).
-   */
-  call(
-    clause: Extract<Clause, { type: 'rule' }>,
-    bound: Var[],
-    seed: Relation | null,
-    env: Env,
-  ): Relation;
-}
-
-export interface ExplainStep {
-  clause: string;
-  op: string;
-  index?: string;
-  estimated: number;
-  actual: number;
-}
-
-export interface Env {
-  sources: Map<string, Source>;
-  rules: RuleCaller | null;
-  trace: ExplainStep[] | null;
-  /** Selectivities sampled for this query, by pattern and test. */
-  estimates: Map<string, number>;
-}
-
-/** Datoms sampled from a scan to estimate what fraction a test keeps. */
-const SAMPLE = 32;
-
-/** Below this many rows per scanned entry, a pattern is answered by lookups per row. */
-const LOOKUP_RATIO = 4;
+export { matchTuples } from './binding.js';
+export type { DerivedClause, Env, ExplainStep, RuleCaller, SolverClause, Source } from './env.js';
 
 function insufficient(c: SolverClause, vars: Var[]): never {
   throw new DiagonError(
@@ -119,7 +54,8 @@ export class Solver {
     return this.consts.has(v) || this.rels.some((r) => r.has(v));
   }
 
-  private source(name: string, c: SolverClause): Source {
+  /** @internal */
+  source(name: string, c: SolverClause): Source {
     const key = name === '$' ? this.defaultSrc : name;
     const src = this.env.sources.get(key);
     if (src === undefined) {
@@ -135,7 +71,8 @@ export class Solver {
   }
 
   /** The one relation holding all of `vars` (joining, or taking the product of, what holds them). */
-  private merge(vars: Var[]): Relation {
+  /** @internal */
+  merge(vars: Var[]): Relation {
     const parts = this.rels.filter((r) => vars.some((v) => r.has(v)));
     if (parts.length === 1) return parts[0]!;
     let merged = parts.length === 0 ? Relation.unit() : parts[0]!;
@@ -145,19 +82,15 @@ export class Solver {
     return merged;
   }
 
-  private replace(old: Relation | null, next: Relation): void {
+  /** @internal */
+  replace(old: Relation | null, next: Relation): void {
     this.rels = this.rels.filter((r) => r !== old);
     if (next.size === 0) this.empty = true;
     this.rels.push(next);
   }
 
-  private trace(
-    c: SolverClause,
-    op: string,
-    estimated: number,
-    actual: number,
-    index?: string,
-  ): void {
+  /** @internal */
+  trace(c: SolverClause, op: string, estimated: number, actual: number, index?: string): void {
     this.env.trace?.push({
       clause: formText(c.form),
       op,
@@ -168,7 +101,8 @@ export class Solver {
   }
 
   /** The value of a term in a row of `rel` (or of a constant / source). */
-  private valueGetter(rel: Relation | null, t: Term): (row: readonly unknown[]) => unknown {
+  /** @internal */
+  valueGetter(rel: Relation | null, t: Term): (row: readonly unknown[]) => unknown {
     if (t instanceof Var) {
       if (this.consts.has(t)) {
         const v = this.consts.get(t);
@@ -250,7 +184,7 @@ export class Solver {
       null;
     for (const c of pending) {
       let cand: { est: number; run: (pending: SolverClause[]) => void } | null = null;
-      if (c.type === 'pattern') cand = this.planPattern(c, pending);
+      if (c.type === 'pattern') cand = planPattern(this, c, pending);
       else if (c.type === 'derived') cand = this.planDerived(c);
       else if (c.type === 'rule') cand = this.planRule(c);
       else if (c.type === 'or') cand = this.planOr(c);
@@ -261,9 +195,8 @@ export class Solver {
 
   // ---- predicates and functions ------------------------------------------------------
 
-  private callable(
-    c: Extract<SolverClause, { type: 'pred' | 'fn' }>,
-  ): (...args: unknown[]) => unknown {
+  /** @internal */
+  callable(c: Extract<SolverClause, { type: 'pred' | 'fn' }>): (...args: unknown[]) => unknown {
     const fn = lookupFn(c.fn);
     if (fn === undefined) {
       throw new DiagonError(
@@ -313,7 +246,7 @@ export class Solver {
     const inputs = c.args.filter((t): t is Var => t instanceof Var && !this.consts.has(t));
     const rel = inputs.length === 0 ? Relation.unit() : this.merge(inputs);
     const getters = c.args.map((t) => this.valueGetter(rel, t));
-    const out = bindRows(c, rel, (row) => fn(...getters.map((g) => g(row))), this);
+    const out = bindRows(c, rel, (row) => fn(...getters.map((g) => g(row))), this.consts);
     this.trace(c, 'function', rel.size, out.size);
     this.replace(inputs.length === 0 ? null : rel, out);
   }
@@ -415,7 +348,8 @@ export class Solver {
 
   // ---- data patterns -------------------------------------------------------------------
 
-  private joinIn(
+  /** @internal */
+  joinIn(
     c: SolverClause,
     vars: Var[],
     rows: unknown[][],
@@ -435,340 +369,25 @@ export class Solver {
   /** Predicates applied inside the last scan or lookup (see fuse), for explain. */
   private fused: SolverClause[] = [];
 
-  private traceFused(rows: number): void {
+  /** @internal a predicate a scan applies itself */
+  markFused(c: SolverClause): void {
+    this.fused.push(c);
+  }
+
+  /** @internal the relations holding any of `vars` */
+  relsWith(vars: Var[]): Relation[] {
+    return this.rels.filter((r) => vars.some((v) => r.has(v)));
+  }
+
+  /** @internal */
+  get environment(): Env {
+    return this.env;
+  }
+
+  /** @internal */
+  traceFused(rows: number): void {
     for (const c of this.fused) this.trace(c, 'filter-in-scan', rows, rows);
     this.fused = [];
-  }
-
-  private planPattern(
-    c: Extract<Clause, { type: 'pattern' }>,
-    pending: SolverClause[],
-  ): { est: number; run: (pending: SolverClause[]) => void } {
-    const src = this.source(c.src, c);
-    if (!(src instanceof Db)) {
-      const est = src.length;
-      return {
-        est,
-        run: () => {
-          const m = matchTuples(src, c.terms, this.consts);
-          this.joinIn(c, m.vars, m.rows, 'scan-collection', undefined, est);
-        },
-      };
-    }
-    const p = resolvePattern(src, c.terms, (v) => this.consts.get(v));
-    const shape = rowShape(p);
-    const bound = shape.vars.filter((v) => this.rels.some((r) => r.has(v)));
-    const scan = estimateScan(src, p);
-    if (bound.length === 0) {
-      // A constant value the index cannot seek to, or a range, keeps a fraction of the scan:
-      // estimate it from an even sample of the attribute's datoms.
-      let est = scan;
-      if (isConstSlot(p.a) && !isConstSlot(p.e)) {
-        const a = p.a.c as number;
-        if (isConstSlot(p.v) && indexName(src, p) === 'aevt') {
-          const v = p.v.c;
-          est = scan * this.selectivity(src, a, `=${valueKey(v)}`, (x) => valuesEqual(x, v));
-        } else if (p.v instanceof Var) {
-          const r = rangeFromPreds(p.v, pending, this.consts);
-          if (r !== null)
-            est =
-              scan *
-              this.selectivity(src, a, `range${valueKey(r.lo)}${valueKey(r.hi)}`, (x) =>
-                inRange(x, r),
-              );
-        }
-      }
-      return { est, run: (rest) => this.scanPattern(c, src, p, shape, rest, est) };
-    }
-    const rels = this.rels.filter((r) => bound.some((v) => r.has(v)));
-    const rows = rels.reduce((n, r) => n * r.size, 1);
-    const lookup = rows * LOOKUP_RATIO < scan;
-    const est = lookup
-      ? rows * fanout(src, p, bound)
-      : Math.min(scan, rows * fanout(src, p, bound));
-    return {
-      est,
-      run: (rest) =>
-        lookup
-          ? this.lookupPattern(c, src, p, bound, rest, est)
-          : this.scanPattern(c, src, p, shape, rest, est),
-    };
-  }
-
-  /**
-   * Pending predicates over only what one pattern binds (and constants), as one test on
-   * each matching datom: rows that would be filtered out are never made. The predicates
-   * leave `pending`.
-   */
-  private fuse(
-    shape: ReturnType<typeof rowShape>,
-    pending: SolverClause[],
-  ): ((d: Datom) => boolean) | null {
-    const tests: ((d: Datom) => boolean)[] = [];
-    for (const c of [...pending]) {
-      if (c.type !== 'pred') continue;
-      const vars = c.args.filter((t): t is Var => t instanceof Var && !this.consts.has(t));
-      if (vars.length === 0 || !vars.every((v) => shape.vars.includes(v))) continue;
-      const fn = this.callable(c);
-      const getters = c.args.map((t): ((d: Datom) => unknown) => {
-        if (t instanceof Var && !this.consts.has(t)) {
-          const f = shape.fields[shape.vars.indexOf(t)]!;
-          return (d) => d[f];
-        }
-        const g = this.valueGetter(null, t);
-        return () => g([]);
-      });
-      tests.push((d) => {
-        const r = fn(...getters.map((g) => g(d)));
-        return r !== null && r !== undefined && r !== false;
-      });
-      pending.splice(pending.indexOf(c), 1);
-      this.fused.push(c);
-    }
-    if (tests.length === 0) return null;
-    if (tests.length === 1) return tests[0]!;
-    return (d) => tests.every((t) => t(d));
-  }
-
-  /** The fraction of attribute `a`'s datoms whose value passes `test`, from a sample. */
-  private selectivity(db: Db, a: number, test: string, keep: (v: unknown) => boolean): number {
-    const key = `${a}|${test}`;
-    let sel = this.env.estimates.get(key);
-    if (sel === undefined) {
-      const sample = db.sample('aevt', probeAttr(a), SAMPLE);
-      const kept = sample.filter((d) => keep(d.v)).length;
-      // Never quite zero: a sample can miss rare values.
-      sel = sample.length === 0 ? 1 : Math.max(kept, 0.5) / sample.length;
-      this.env.estimates.set(key, sel);
-    }
-    return sel;
-  }
-
-  private scanPattern(
-    c: Extract<Clause, { type: 'pattern' }>,
-    db: Db,
-    p: DbPattern,
-    shape: ReturnType<typeof rowShape>,
-    pending: SolverClause[],
-    est: number,
-  ): void {
-    const ranged =
-      p.v instanceof Var && isConstSlot(p.a) && !isConstSlot(p.e) && db.attr(p.a.c)?.index === true
-        ? rangeFromPreds(p.v, pending, this.consts)
-        : null;
-    const rows: unknown[][] = [];
-    const fused = this.fuse(shape, pending);
-    matchRows(db, p, ranged, shape, [], rows, fused);
-    this.joinIn(
-      c,
-      shape.vars,
-      hasBlanks(db, p) ? distinctRows(rows, shape.vars.length) : rows,
-      ranged !== null ? 'range-scan' : 'scan',
-      ranged !== null ? 'avet' : indexName(db, p),
-      est,
-    );
-  }
-
-  private lookupPattern(
-    c: Extract<Clause, { type: 'pattern' }>,
-    db: Db,
-    p: DbPattern,
-    bound: Var[],
-    pending: SolverClause[],
-    est: number,
-  ): void {
-    const rel = this.merge(bound);
-    const star = p.e instanceof Var && bound.includes(p.e) ? this.starGroup(c, db, p, pending) : [];
-    if (star.length > 0) {
-      this.starLookup(
-        [c, ...star.map((s) => s.clause)],
-        [p, ...star.map((s) => s.p)],
-        rel,
-        p.e as Var,
-        est,
-      );
-      return;
-    }
-    if (this.attributeLookup(c, db, p, rel, bound, pending, est)) return;
-    const slots = ['e', 'a', 'v', 'tx', 'added'] as const;
-    const boundCols = slots.map((f) =>
-      p[f] instanceof Var && bound.includes(p[f] as Var) ? rel.col(p[f] as Var) : -1,
-    );
-    const shape = rowShape({
-      e: boundCols[0]! >= 0 ? null : p.e,
-      a: boundCols[1]! >= 0 ? null : p.a,
-      v: boundCols[2]! >= 0 ? null : p.v,
-      tx: boundCols[3]! >= 0 ? null : p.tx,
-      added: boundCols[4]! >= 0 ? null : p.added,
-    });
-    const out: unknown[][] = [];
-    const q: DbPattern = { ...p };
-    const fused = this.fuse(shape, pending);
-    for (const row of rel.rows) {
-      for (let i = 0; i < 5; i++) {
-        if (boundCols[i]! >= 0) q[slots[i]!] = boundSlot(db, slots[i]!, row[boundCols[i]!]);
-      }
-      matchRows(db, q, null, shape, row, out, fused);
-    }
-    const vars = [...rel.vars, ...shape.vars];
-    this.trace(c, 'lookup', est, out.length, indexName(db, q));
-    this.traceFused(out.length);
-    this.replace(rel, new Relation(vars, hasBlanks(db, p) ? distinctRows(out, vars.length) : out));
-  }
-
-  /**
-   * The commonest lookup, [?e :attr ?v] with ?e bound and a cardinality-one attribute, on
-   * an unfiltered database: one descent per row straight to the datom, nothing else made.
-   */
-  private attributeLookup(
-    c: Extract<Clause, { type: 'pattern' }>,
-    db: Db,
-    p: DbPattern,
-    rel: Relation,
-    bound: Var[],
-    pending: SolverClause[],
-    est: number,
-  ): boolean {
-    if (
-      db.isFiltered ||
-      !(p.e instanceof Var) ||
-      !isConstSlot(p.a) ||
-      p.tx !== null ||
-      p.added !== null
-    )
-      return false;
-    if (bound.length !== 1 || !(p.v instanceof Var) || p.v === p.e) return false;
-    const attr = db.attr(p.a.c);
-    if (attr === undefined || attr.many) return false;
-    const shape = rowShape({ e: null, a: null, v: p.v, tx: null, added: null });
-    const fused = this.fuse(shape, pending);
-    const eCol = rel.col(p.e);
-    const a = attr.id;
-    const out: unknown[][] = [];
-    for (const row of rel.rows) {
-      const e = row[eCol];
-      if (typeof e !== 'number') continue;
-      const d = db.valueDatom(e, a);
-      if (d === undefined || (fused !== null && !fused(d))) continue;
-      const r = row.slice();
-      r.push(d.v);
-      out.push(r);
-    }
-    this.trace(c, 'lookup', est, out.length, 'eavt');
-    this.traceFused(out.length);
-    this.replace(rel, new Relation([...rel.vars, p.v], out));
-    return true;
-  }
-
-  /** Other pending patterns on the same bound entity with a constant attribute: read together. */
-  private starGroup(
-    c: Extract<Clause, { type: 'pattern' }>,
-    db: Db,
-    p: DbPattern,
-    pending: SolverClause[],
-  ): { clause: Extract<Clause, { type: 'pattern' }>; p: DbPattern }[] {
-    if (!isConstSlot(p.a) || p.tx !== null || p.added !== null) return [];
-    if (p.v instanceof Var && this.isBound(p.v)) return [];
-    const group: { clause: Extract<Clause, { type: 'pattern' }>; p: DbPattern }[] = [];
-    const seen = new Set<Var>(p.v instanceof Var ? [p.v] : []);
-    for (const other of pending) {
-      if (
-        other.type !== 'pattern' ||
-        other === c ||
-        other.src !== c.src ||
-        other.terms[0] !== c.terms[0]
-      )
-        continue;
-      const q = resolvePattern(db, other.terms, (v) => this.consts.get(v));
-      if (!isConstSlot(q.a) || q.tx !== null || q.added !== null) continue;
-      if (q.v instanceof Var && (this.isBound(q.v) || seen.has(q.v))) continue;
-      if (q.v instanceof Var) seen.add(q.v);
-      group.push({ clause: other, p: q });
-    }
-    for (const g of group) pending.splice(pending.indexOf(g.clause), 1);
-    return group;
-  }
-
-  private starLookup(
-    clauses: SolverClause[],
-    ps: DbPattern[],
-    rel: Relation,
-    e: Var,
-    est: number,
-  ): void {
-    const db = this.source(
-      (clauses[0] as Extract<Clause, { type: 'pattern' }>).src,
-      clauses[0]!,
-    ) as Db;
-    const eCol = rel.col(e);
-    const attrs = ps.map((p) => (p.a as { c: number }).c);
-    const out: unknown[][] = [];
-    const newVars: Var[] = [];
-    for (const p of ps) if (p.v instanceof Var) newVars.push(p.v);
-    if (this.starByAttribute(db, ps, attrs, rel, eCol, out)) {
-      this.traceStar(clauses, est, out.length);
-      this.replace(rel, new Relation([...rel.vars, ...newVars], out));
-      return;
-    }
-    for (const row of rel.rows) {
-      const datoms = db.scan('eavt', probeEntity(row[eCol] as number));
-      let acc: unknown[][] = [row];
-      for (let i = 0; i < ps.length && acc.length > 0; i++) {
-        const p = ps[i]!;
-        const vals = valuesOf(datoms, attrs[i]!);
-        const vc = isConstSlot(p.v) ? p.v.c : undefined;
-        const next: unknown[][] = [];
-        for (const r of acc) {
-          for (const v of vals) {
-            if (p.v === NO_MATCH) continue;
-            if (vc !== undefined) {
-              if (valuesEqual(v, vc)) next.push(r);
-            } else if (p.v instanceof Var) next.push([...r, v]);
-            else next.push(r);
-          }
-        }
-        acc = p.v === null && vals.length > 0 ? acc : next;
-      }
-      for (const r of acc) out.push(r);
-    }
-    this.traceStar(clauses, est, out.length);
-    this.replace(rel, new Relation([...rel.vars, ...newVars], out));
-  }
-
-  private traceStar(clauses: SolverClause[], est: number, actual: number): void {
-    const text = clauses.map((c) => formText(c.form)).join(' ');
-    this.env.trace?.push({ clause: text, op: 'entity-star', index: 'eavt', estimated: est, actual });
-  }
-
-  /**
-   * The star read when every attribute is cardinality one on an unfiltered database: one
-   * descent per attribute straight to its datom, no arrays of datoms. False when it does not apply.
-   */
-  private starByAttribute(
-    db: Db,
-    ps: DbPattern[],
-    attrs: number[],
-    rel: Relation,
-    eCol: number,
-    out: unknown[][],
-  ): boolean {
-    if (db.isFiltered || attrs.some((a) => db.attr(a)?.many !== false)) return false;
-    const kinds = ps.map((p) => (p.v instanceof Var ? 0 : p.v === null ? 1 : isConstSlot(p.v) ? 2 : 3));
-    if (kinds.includes(3)) return true; // a constant that matches nothing: no rows
-    const consts = ps.map((p) => (isConstSlot(p.v) ? p.v.c : undefined));
-    next: for (const row of rel.rows) {
-      const e = row[eCol];
-      if (typeof e !== 'number') continue;
-      const r = row.slice();
-      for (let i = 0; i < ps.length; i++) {
-        const d = db.valueDatom(e, attrs[i]!);
-        if (d === undefined) continue next;
-        if (kinds[i] === 0) r.push(d.v);
-        else if (kinds[i] === 2 && !valuesEqual(d.v, consts[i])) continue next;
-      }
-      out.push(r);
-    }
-    return true;
   }
 
   /** The bindings of `vars` (all must be bound), without duplicates. */
@@ -813,239 +432,7 @@ export class Solver {
   }
 }
 
-function isConstSlot(s: unknown): s is { c: unknown } {
-  return s !== null && typeof s === 'object' && !(s instanceof Var);
-}
-
-/** A `_` in e, a or v (or in tx, added of a history database) can repeat rows. */
-function hasBlanks(db: Db, p: DbPattern): boolean {
-  return (
-    p.e === null ||
-    p.a === null ||
-    p.v === null ||
-    (db.isHistory && (p.tx === null || p.added === null))
-  );
-}
-
-/** A bound value in a pattern position: entity and attribute positions take ids. */
-function boundSlot(
-  db: Db,
-  field: 'e' | 'a' | 'v' | 'tx' | 'added',
-  value: unknown,
-): DbPattern['e'] {
-  if (field === 'a' && typeof value !== 'number') {
-    const attr = db.attr(value);
-    return attr === undefined ? NO_MATCH : { c: attr.id };
-  }
-  if (field === 'e' && typeof value !== 'number') {
-    const e = db.entid(value);
-    return e === null ? NO_MATCH : { c: e };
-  }
-  return { c: value };
-}
-
-function indexName(db: Db, p: DbPattern): string {
-  if (isConstSlot(p.e)) return 'eavt';
-  if (isConstSlot(p.a)) {
-    const attr = db.attr(p.a.c);
-    if (isConstSlot(p.v) && attr?.index) return 'avet';
-    if (isConstSlot(p.v) && attr?.isRef) return 'vaet';
-    return 'aevt';
-  }
-  return 'eavt';
-}
-
-/** Expected matches per bound row. */
-function fanout(db: Db, p: DbPattern, bound: Var[]): number {
-  const attr = isConstSlot(p.a) ? db.attr(p.a.c) : undefined;
-  if (p.e instanceof Var && bound.includes(p.e)) return attr !== undefined && !attr.many ? 1 : 3;
-  if (attr?.unique) return 1;
-  return 10;
-}
-
-function probeEntity(e: number): Datom {
-  return probe(e);
-}
-
-function probeAttr(a: number): Datom {
-  return probe(undefined, a);
-}
-
-/** The values of attribute `a` among one entity's datoms (sorted by attribute). */
-function valuesOf(datoms: Datom[], a: number): unknown[] {
-  let lo = 0;
-  let hi = datoms.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (datoms[mid]!.a < a) lo = mid + 1;
-    else hi = mid;
-  }
-  const out: unknown[] = [];
-  for (let i = lo; i < datoms.length && datoms[i]!.a === a; i++) out.push(datoms[i]!.v);
-  return out;
-}
-
-/** A value range for `v` from pending comparisons of `v` with constants. */
-function rangeFromPreds(
-  v: Var,
-  pending: SolverClause[],
-  consts: Map<Var, unknown>,
-): ValueRange | null {
-  let range: ValueRange | null = null;
-  for (const c of pending) {
-    if (c.type !== 'pred' || c.args.length !== 2) continue;
-    const op = c.fn;
-    if (op !== '<' && op !== '<=' && op !== '>' && op !== '>=') continue;
-    const [x, y] = c.args;
-    const constOf = (t: Term | undefined) =>
-      t instanceof Var
-        ? consts.has(t)
-          ? { c: consts.get(t) }
-          : null
-        : t !== undefined && isConst(t)
-          ? { c: t.const }
-          : null;
-    let bound: { c: unknown } | null;
-    let flipped: boolean;
-    if (x === v && (bound = constOf(y)) !== null) flipped = false;
-    else if (y === v && (bound = constOf(x)) !== null) flipped = true;
-    else continue;
-    // v < c, v <= c, v > c, v >= c (after flipping c < v into v > c).
-    const lessThan = (op === '<' || op === '<=') !== flipped;
-    const inclusive = op === '<=' || op === '>=';
-    range ??= { loInclusive: true, hiInclusive: true };
-    if (lessThan) {
-      if (range.hi === undefined || compareValues(bound.c, range.hi) < 0) {
-        range.hi = bound.c;
-        range.hiInclusive = inclusive;
-      }
-    } else if (range.lo === undefined || compareValues(bound.c, range.lo) > 0) {
-      range.lo = bound.c;
-      range.loInclusive = inclusive;
-    }
-  }
-  return range;
-}
-
-/**
- * Rows of a collection of tuples matching terms by position (constants equal, variables
- * bind). `distinct` says the tuples are a set already: then, when every position binds a
- * variable of its own, the tuples are the rows as they are.
- */
-export function matchTuples(
-  tuples: readonly (readonly unknown[])[],
-  terms: readonly Term[],
-  consts: Map<Var, unknown>,
-  distinct = false,
-): { vars: Var[]; rows: unknown[][] } {
-  const vars: Var[] = [];
-  const cols: number[] = [];
-  const checks: [number, unknown][] = [];
-  const same: [number, number][] = [];
-  terms.forEach((t, i) => {
-    if (t instanceof Var) {
-      if (consts.has(t)) checks.push([i, consts.get(t)]);
-      else {
-        const j = vars.indexOf(t);
-        if (j >= 0) same.push([cols[j]!, i]);
-        else {
-          vars.push(t);
-          cols.push(i);
-        }
-      }
-    } else if (t !== BLANK && isConst(t)) checks.push([i, t.const]);
-  });
-  if (
-    distinct &&
-    checks.length === 0 &&
-    same.length === 0 &&
-    cols.length === terms.length &&
-    cols.every((c, i) => c === i)
-  ) {
-    return { vars, rows: tuples as unknown[][] };
-  }
-  const rows: unknown[][] = [];
-  for (const tuple of tuples) {
-    if (!checks.every(([i, c]) => valuesEqual(tuple[i], c))) continue;
-    if (!same.every(([i, j]) => valuesEqual(tuple[i], tuple[j]))) continue;
-    rows.push(cols.map((c) => tuple[c]));
-  }
-  // Dropping columns (or a collection given with repeats) can repeat rows.
-  return {
-    vars,
-    rows: distinct && cols.length === terms.length ? rows : distinctRows(rows, vars.length),
-  };
-}
-
 export function varsOf(c: SolverClause): Set<Var> {
   if (c.type === 'derived') return new Set(c.args.filter((t): t is Var => t instanceof Var));
   return clauseVars(c);
-}
-
-/** Rows of a function clause: its result bound by the binding form (nil binds nothing). */
-function bindRows(
-  c: Extract<Clause, { type: 'fn' }>,
-  rel: Relation,
-  call: (row: readonly unknown[]) => unknown,
-  solver: Solver,
-): Relation {
-  const b: Binding = c.binding;
-  const targets = b.kind === 'scalar' || b.kind === 'coll' ? [b.v] : b.vs;
-  // A target variable bound already turns the binding into an equality check.
-  const fresh: Var[] = [];
-  const pos: number[] = [];
-  const checkCols: [number, number][] = [];
-  targets.forEach((t, i) => {
-    if (!(t instanceof Var)) return;
-    if (rel.has(t)) checkCols.push([i, rel.col(t)]);
-    else if (solver.consts.has(t)) checkCols.push([i, -1 - i]);
-    else if (!fresh.includes(t)) {
-      fresh.push(t);
-      pos.push(i);
-    }
-  });
-  const constOf = (i: number) => solver.consts.get(targets[i] as Var);
-  const out: unknown[][] = [];
-  const emit = (row: readonly unknown[], tuple: readonly unknown[]) => {
-    for (const [i, col] of checkCols)
-      if (!valuesEqual(tuple[i], col < 0 ? constOf(i) : row[col])) return;
-    const r = row.slice();
-    for (const i of pos) r.push(tuple[i]);
-    out.push(r);
-  };
-  const bad = (what: string): never => {
-    throw new DiagonError('query/binding', `${formText(c.form)}: the function returned ${what}`, {
-      clause: c.form,
-    });
-  };
-  for (const row of rel.rows) {
-    const result = call(row);
-    if (result === null || result === undefined) continue;
-    switch (b.kind) {
-      case 'scalar':
-        emit(row, [result]);
-        break;
-      case 'tuple':
-        if (!Array.isArray(result)) bad('a non-tuple for a tuple binding');
-        else emit(row, result);
-        break;
-      case 'coll':
-        if (!(Symbol.iterator in Object(result)) || typeof result === 'string')
-          bad('a non-collection for a collection binding');
-        for (const x of result as Iterable<unknown>) emit(row, [x]);
-        break;
-      case 'rel':
-        for (const t of result as Iterable<unknown>) {
-          if (!Array.isArray(t)) bad('a non-tuple inside a relation binding');
-          emit(row, t as unknown[]);
-        }
-        break;
-    }
-  }
-  // One input row gives at most one row, except through collection and relation bindings.
-  const width = rel.vars.length + fresh.length;
-  return new Relation(
-    [...rel.vars, ...fresh],
-    b.kind === 'coll' || b.kind === 'rel' ? distinctRows(out, width) : out,
-  );
 }
