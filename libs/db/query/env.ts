@@ -20,6 +20,8 @@ export interface DerivedClause {
 export type SolverClause = Clause | DerivedClause;
 
 export interface RuleCaller {
+  /** Argument positions a rule requires bound (`(rule [?x] ?y)`); empty for an unknown rule. */
+  requiredArgs(name: string): number[];
   /**
    * Rows of a rule call: one column per distinct variable argument, constants matched.
    * `seed` holds the distinct values of the bound variable arguments (null: none bound).

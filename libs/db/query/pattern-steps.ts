@@ -234,7 +234,7 @@ function attributeLookup(
     p.added !== null
   )
     return false;
-  if (bound.length !== 1 || !(p.v instanceof Var) || p.v === p.e) return false;
+  if (bound.length !== 1 || bound[0] !== p.e || !(p.v instanceof Var) || p.v === p.e) return false;
   const attr = db.attr(p.a.c);
   if (attr === undefined || attr.many) return false;
   const shape = rowShape({ e: null, a: null, v: p.v, tx: null, added: null });

@@ -364,6 +364,11 @@ export class RuleEngine implements RuleCaller {
     return p;
   }
 
+  requiredArgs(name: string): number[] {
+    const b = this.rules.get(name)?.[0];
+    return b === undefined ? [] : b.required.map((v) => b.vars.indexOf(v));
+  }
+
   call(c: RuleClause, bound: Var[], seed: Relation | null, env: Env): Relation {
     const branches = this.rules.get(c.name);
     if (branches === undefined) throw unknownRule(c, this.rules);

@@ -112,7 +112,9 @@ export class Solver {
       return (row) => row[col];
     }
     if (t instanceof Src) {
-      const src = this.env.sources.get(t.name === '$' ? this.defaultSrc : t.name);
+      // A source named in a function's arguments is that input, even inside `($2 not …)`,
+      // whose prefix changes only the implicit source of its patterns (as DataScript does).
+      const src = this.env.sources.get(t.name);
       return () => src;
     }
     if (isConst(t)) return () => t.const;
@@ -133,6 +135,15 @@ export class Solver {
       const pick = this.choose(pending);
       if (pick === null) {
         const c = pending[0]!;
+        // A rule call left waiting on a required argument says which one it needs.
+        if (c.type === 'rule') {
+          pending.shift();
+          this.rule(
+            c,
+            c.args.filter((t): t is Var => t instanceof Var && this.isBound(t)),
+          );
+          continue;
+        }
         insufficient(
           c,
           [...varsOf(c)].filter((v) => !this.isBound(v)),
@@ -243,12 +254,17 @@ export class Solver {
 
   private fn(c: Extract<Clause, { type: 'fn' }>): void {
     const fn = this.callable(c);
-    const inputs = c.args.filter((t): t is Var => t instanceof Var && !this.consts.has(t));
-    const rel = inputs.length === 0 ? Relation.unit() : this.merge(inputs);
+    const b = c.binding;
+    const targets = b.kind === 'scalar' || b.kind === 'coll' ? [b.v] : b.vs;
+    // Inputs, and targets bound already (then the binding is an equality check on them).
+    const joined = [...c.args, ...targets].filter(
+      (t): t is Var => t instanceof Var && !this.consts.has(t) && this.isBound(t),
+    );
+    const rel = joined.length === 0 ? Relation.unit() : this.merge(joined);
     const getters = c.args.map((t) => this.valueGetter(rel, t));
     const out = bindRows(c, rel, (row) => fn(...getters.map((g) => g(row))), this.consts);
     this.trace(c, 'function', rel.size, out.size);
-    this.replace(inputs.length === 0 ? null : rel, out);
+    this.replace(joined.length === 0 ? null : rel, out);
   }
 
   // ---- not and or ----------------------------------------------------------------------
@@ -292,6 +308,8 @@ export class Solver {
     const results = c.branches.map((branch) => {
       const inner = this.sub(seed, c.src);
       inner.solve(branch);
+      // A branch that matched nothing stops early, before binding all it would have.
+      if (inner.isEmpty) return new Relation(outVars, []);
       const missing = outVars.filter((v) => !inner.isBound(v));
       if (missing.length > 0) insufficient(c, missing);
       return inner.relation(outVars);
@@ -314,6 +332,10 @@ export class Solver {
         },
       );
     }
+    // A call that leaves a required argument unbound waits for a clause that binds it.
+    const required = this.env.rules.requiredArgs(c.name);
+    if (required.some((i) => c.args[i] instanceof Var && !this.isBound(c.args[i] as Var)))
+      return null;
     const bound = c.args.filter((t): t is Var => t instanceof Var && this.isBound(t));
     const rels = this.rels.filter((r) => bound.some((v) => r.has(v)));
     const est = bound.length > 0 ? 10 * Math.max(1, ...rels.map((r) => r.size)) : 1e7;
@@ -327,10 +349,18 @@ export class Solver {
     const args = c.args.map((t) =>
       t instanceof Var && this.consts.has(t) ? { const: this.consts.get(t) } : t,
     );
-    const result = this.env.rules!.call({ ...c, args }, free, seed, this.env);
+    const result = this.env.rules!.call({ ...c, args }, free, seed, this.ruleEnv(c));
     const out = rel === null ? result : join(rel, result);
     this.trace(c, 'rule', seed?.size ?? 0, out.size);
     this.replace(rel, out);
+  }
+
+  /** The environment a rule body runs in: `($2 rule …)` makes $2 its implicit source. */
+  private ruleEnv(c: Extract<Clause, { type: 'rule' }>): Env {
+    const name = c.src === '$' ? this.defaultSrc : c.src;
+    if (name === '$') return this.env;
+    const sources = new Map(this.env.sources).set('$', this.source(name, c));
+    return { ...this.env, sources, estimates: new Map() };
   }
 
   private planDerived(c: DerivedClause): { est: number; run: () => void } {
