@@ -4,7 +4,10 @@
  * each test file can own a fresh schema.
  */
 import postgres from 'postgres';
+import { redactUrl } from '../common/url.js';
 import { DiagonError } from '../db/errors.js';
+
+export { redactUrl as redact };
 
 export type Sql = postgres.Sql<Record<string, never>>;
 export type TxSql = postgres.TransactionSql<Record<string, never>>;
@@ -52,14 +55,9 @@ export async function connectPostgres(options: PostgresOptions): Promise<Sql> {
     await sql.end({ timeout: 1 });
     throw new DiagonError(
       'storage/unreachable',
-      `Cannot reach Postgres at ${redact(options.url)}: ${(e as Error).message}. Check that it runs and that DIAGON_PG_URL is right.`,
+      `Cannot reach Postgres at ${redactUrl(options.url)}: ${(e as Error).message}. Check that it runs and that DATABASE_URL is right.`,
       { cause: (e as Error).message },
     );
   }
   return sql;
-}
-
-/** The URL without its password, for messages and logs. */
-export function redact(url: string): string {
-  return url.replace(/\/\/([^:/@]+):[^@]*@/, '//$1:***@');
 }

@@ -3,6 +3,13 @@
  * one module per table family.
  */
 export {
+  type ChallengeRecord,
+  insertChallenge,
+  purgeChallenges,
+  type RedeemOutcome,
+  redeemChallenge,
+} from './challenges.js';
+export {
   connectPostgres,
   type PostgresOptions,
   redact,

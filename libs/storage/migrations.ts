@@ -33,6 +33,20 @@ export const MIGRATIONS: readonly Migration[] = [
         primary key (pool, did)
       );`,
   },
+  {
+    version: 2,
+    name: 'auth challenges',
+    sql: `
+      create table auth_challenges (
+        nonce bytea primary key check (length(nonce) = 32),
+        pool text not null references pools (pool) on delete cascade,
+        did text not null,
+        server_did text not null,
+        expires_at timestamptz not null,
+        used_at timestamptz
+      );
+      create index auth_challenges_expiry on auth_challenges (expires_at);`,
+  },
 ];
 
 export interface MigrationReport {

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type TestPostgres, testPostgres } from '../../test/support/postgres.js';
+import { insertChallenge, purgeChallenges, redeemChallenge } from './challenges.js';
 import { connectPostgres } from './connection.js';
 import { addMember, getMember, listMembers, removeMember, replaceMembers } from './members.js';
 import { MIGRATIONS, migrate } from './migrations.js';
@@ -126,7 +127,7 @@ describe('connection', () => {
     await expect(
       connectPostgres({ url: 'postgres://postgres:secret@127.0.0.1:1/none', connectTimeout: 2 }),
     ).rejects.toThrow(
-      /Cannot reach Postgres at postgres:\/\/postgres:\*\*\*@127\.0\.0\.1:1\/none.*DIAGON_PG_URL/,
+      /Cannot reach Postgres at postgres:\/\/postgres:\*\*\*@127\.0\.0\.1:1\/none.*DATABASE_URL/,
     );
   });
 
@@ -136,5 +137,44 @@ describe('connection', () => {
         code: 'storage/bad-schema',
       },
     );
+  });
+});
+
+describe('auth challenges', () => {
+  const challenge = (expiresInMs: number) => ({
+    nonce: new Uint8Array(randomBytes(32)),
+    pool: 'auth',
+    did: did(1),
+    serverDid: did(2),
+    expiresAt: new Date(Date.now() + expiresInMs),
+  });
+
+  it('redeem a nonce once, and say why a second redemption fails', async () => {
+    await migrate(pg.sql);
+    await upsertPool(pg.sql, 'auth');
+    const c = challenge(60_000);
+    await insertChallenge(pg.sql, c);
+    const first = await redeemChallenge(pg.sql, c.nonce);
+    expect(first).toMatchObject({ ok: true, challenge: { pool: 'auth', did: did(1) } });
+    if (first.ok) expect(first.challenge.nonce).toEqual(c.nonce);
+    expect(await redeemChallenge(pg.sql, c.nonce)).toEqual({ ok: false, why: 'used' });
+    expect(await redeemChallenge(pg.sql, new Uint8Array(32))).toEqual({
+      ok: false,
+      why: 'unknown',
+    });
+  });
+
+  it('refuse an expired nonce, and let only one of many concurrent redemptions win', async () => {
+    const old = challenge(-1000);
+    await insertChallenge(pg.sql, old);
+    expect(await redeemChallenge(pg.sql, old.nonce)).toEqual({ ok: false, why: 'expired' });
+    const c = challenge(60_000);
+    await insertChallenge(pg.sql, c);
+    const outcomes = await Promise.all(
+      Array.from({ length: 8 }, () => redeemChallenge(pg.sql, c.nonce)),
+    );
+    expect(outcomes.filter((o) => o.ok)).toHaveLength(1);
+    expect(await purgeChallenges(pg.sql, new Date())).toBeGreaterThanOrEqual(1);
+    expect(await redeemChallenge(pg.sql, old.nonce)).toEqual({ ok: false, why: 'unknown' });
   });
 });
