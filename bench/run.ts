@@ -6,6 +6,7 @@ const BENCHES: Record<string, () => Promise<{ run: () => unknown }>> = {
   transact: () => import('./transact.js'),
   stm: () => import('./stm.js'),
   query: () => import('./query.js'),
+  auth: () => import('./auth.js'),
 };
 
 async function main(): Promise<void> {

@@ -32,5 +32,14 @@ export {
 } from './bus.js';
 export { MemoryBus, type MemoryBusOptions } from './memory-bus.js';
 export { connectNats, NatsBus, type NatsBusOptions } from './nats-bus.js';
-export { ensureStream, type StreamDeclaration } from './streams.js';
+export {
+  consumeDurable,
+  type DurableConsumer,
+  type DurablePublishAck,
+  ensureStream,
+  lastMessage,
+  publishDurable,
+  type StoredMessage,
+  type StreamDeclaration,
+} from './streams.js';
 export { ANY, subjects } from './subjects.js';

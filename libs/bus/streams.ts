@@ -3,8 +3,14 @@
  * the server's stream match the declaration (add, or update when it differs) and is safe
  * to call from every replica at every start.
  */
-import { JetStreamApiError, jetstreamManager } from '@nats-io/jetstream';
-import { nanos } from '@nats-io/nats-core';
+import {
+  AckPolicy,
+  DeliverPolicy,
+  JetStreamApiError,
+  jetstream,
+  jetstreamManager,
+} from '@nats-io/jetstream';
+import { nanos, headers as natsHeaders } from '@nats-io/nats-core';
 import { DiagonError } from '../db/errors.js';
 import type { Bus } from './bus.js';
 import { NatsBus } from './nats-bus.js';
@@ -61,4 +67,126 @@ export async function ensureStream(bus: Bus, declaration: StreamDeclaration): Pr
       { name, cause: message },
     );
   }
+}
+
+export interface DurablePublishAck {
+  /** The message's sequence in the stream (0 on the memory bus). */
+  seq: number;
+  /** True when the stream had this message id already and dropped the copy. */
+  duplicate: boolean;
+}
+
+/**
+ * Publishes into a JetStream stream with a message id, so a message published twice
+ * (a retry, a recovery) is stored once. On the memory bus: a plain publish.
+ */
+export async function publishDurable(
+  bus: Bus,
+  subject: string,
+  data: Uint8Array,
+  opts: { msgId: string; headers?: Record<string, string> },
+): Promise<DurablePublishAck> {
+  if (!(bus instanceof NatsBus)) {
+    bus.publish(subject, data, opts.headers === undefined ? {} : { headers: opts.headers });
+    return { seq: 0, duplicate: false };
+  }
+  const h = natsHeaders();
+  for (const [k, v] of Object.entries(opts.headers ?? {})) h.set(k, v);
+  try {
+    const ack = await jetstream(bus.connection).publish(subject, data.slice(), {
+      msgID: opts.msgId,
+      headers: h,
+    });
+    return { seq: ack.seq, duplicate: ack.duplicate };
+  } catch (e) {
+    const message = (e as Error).message;
+    throw new DiagonError(
+      'bus/stream',
+      `JetStream did not store ${subject} (${opts.msgId}): ${message}. Is there a stream for this subject?`,
+      { subject, cause: message },
+    );
+  }
+}
+
+export interface StoredMessage {
+  seq: number;
+  subject: string;
+  data: Uint8Array;
+}
+
+/** The last message on `subject` in `stream`, or null (always null on the memory bus). */
+export async function lastMessage(
+  bus: Bus,
+  stream: string,
+  subject: string,
+): Promise<StoredMessage | null> {
+  if (!(bus instanceof NatsBus)) return null;
+  const jsm = await jetstreamManager(bus.connection, { timeout: 5000 });
+  try {
+    const m = await jsm.streams.getMessage(stream, { last_by_subj: subject });
+    return m === null ? null : { seq: m.seq, subject: m.subject, data: m.data };
+  } catch (e) {
+    if (e instanceof JetStreamApiError && e.code === 10037) return null; // no message found
+    throw e;
+  }
+}
+
+export interface DurableConsumer {
+  stop(): Promise<void>;
+}
+
+/**
+ * Delivers every message of `stream` matching `filterSubject` to `handler`, in order, through
+ * a durable consumer named `durable`: after a restart, delivery resumes after the last
+ * message the handler finished (acknowledged). A handler that throws gets the message again
+ * (after `redeliverMs`). On the memory bus: a live subscription (nothing is durable there).
+ */
+export async function consumeDurable(
+  bus: Bus,
+  opts: { stream: string; durable: string; filterSubject: string; redeliverMs?: number },
+  handler: (m: StoredMessage) => Promise<void> | void,
+): Promise<DurableConsumer> {
+  if (!(bus instanceof NatsBus)) {
+    const sub = bus.subscribe(opts.filterSubject, (m) =>
+      handler({ seq: 0, subject: m.subject, data: m.data }),
+    );
+    return { stop: () => sub.unsubscribe() };
+  }
+  const jsm = await jetstreamManager(bus.connection, { timeout: 5000 });
+  const config = {
+    durable_name: opts.durable,
+    ack_policy: AckPolicy.Explicit,
+    deliver_policy: DeliverPolicy.All,
+    filter_subject: opts.filterSubject,
+    max_ack_pending: 1,
+    ack_wait: nanos(opts.redeliverMs ?? 5000),
+  };
+  try {
+    await jsm.consumers.add(opts.stream, config);
+  } catch (e) {
+    if (!(e instanceof JetStreamApiError)) throw e;
+    await jsm.consumers.update(opts.stream, opts.durable, {
+      filter_subject: opts.filterSubject,
+      max_ack_pending: 1,
+      ack_wait: config.ack_wait,
+    });
+  }
+  const consumer = await jetstream(bus.connection).consumers.get(opts.stream, opts.durable);
+  const messages = await consumer.consume();
+  const done = (async () => {
+    for await (const m of messages) {
+      try {
+        await handler({ seq: m.seq, subject: m.subject, data: m.data });
+        m.ack();
+      } catch {
+        m.nak(opts.redeliverMs ?? 1000);
+      }
+    }
+  })();
+  return {
+    async stop() {
+      await messages.close();
+      await done;
+    },
+  };
 }
