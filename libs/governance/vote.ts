@@ -1,0 +1,83 @@
+/**
+ * A vote: a member's signed yes or no on one proposal, with the hash of the text in which
+ * they explained it (the text itself stays out of the certificate; anyone holding it can
+ * check it against the hash). Signed as message kind `vote` over the canonical bytes of the
+ * body, so a vote counts for one proposal in one pool only.
+ */
+import { sha256 } from '@noble/hashes/sha2.js';
+import { bytesToHex } from '@noble/hashes/utils.js';
+import { z } from 'zod';
+import { DiagonError } from '../db/errors.js';
+import { type KeyPair, parseDid, verifyValue } from '../identity/index.js';
+import { checkShape, cidText, did, poolName, signature, wholeNumber } from './shapes.js';
+
+/** The message kind of a voter's signature (libs/identity `signingBytes`). */
+export const VOTE_SIGNING_KIND = 'vote';
+
+export type VoteBody = {
+  readonly pool: string;
+  /** The id of the proposal voted on (`proposalId`). */
+  readonly proposal: string;
+  readonly support: boolean;
+  /** `elaborationHash(text)` of the voter's explanation. */
+  readonly elaborationHash: string;
+  /** The voter's DID. */
+  readonly voter: string;
+  /** Milliseconds since the epoch. */
+  readonly at: number;
+};
+
+export type SignedVote = {
+  readonly body: VoteBody;
+  readonly signature: Uint8Array;
+};
+
+export const voteBodySchema = z.strictObject({
+  pool: poolName,
+  proposal: cidText,
+  support: z.boolean(),
+  elaborationHash: z
+    .string()
+    .regex(/^[0-9a-f]{64}$/, 'expected a sha-256 as 64 lowercase hex digits'),
+  voter: did,
+  at: wholeNumber,
+}) satisfies z.ZodType<VoteBody>;
+
+export const signedVoteSchema = z.strictObject({
+  body: voteBodySchema,
+  signature,
+}) satisfies z.ZodType<SignedVote>;
+
+const utf8 = new TextEncoder();
+
+/** The sha-256 of the UTF-8 of `text`, as 64 lowercase hex digits (what `sha256sum` prints). */
+export function elaborationHash(text: string): string {
+  return bytesToHex(sha256(utf8.encode(text)));
+}
+
+/** The vote `body`, signed by its voter; throws `governance/wrong-signer` for another key. */
+export function signVote(key: KeyPair, body: VoteBody): SignedVote {
+  const b = checkShape(voteBodySchema, body, 'vote body');
+  if (key.did !== b.voter)
+    throw new DiagonError(
+      'governance/wrong-signer',
+      `the vote names ${b.voter} as its voter, but the key is ${key.did}`,
+      { voter: b.voter, key: key.did },
+    );
+  return { body: b, signature: key.signValue(VOTE_SIGNING_KIND, b.pool, b, { impl: 'node' }) };
+}
+
+/**
+ * Checks a signed vote: its shape (`governance/malformed`) and its voter's signature
+ * (`governance/bad-signature`, naming the voter).
+ */
+export function verifyVote(v: SignedVote): void {
+  const { body, signature } = checkShape(signedVoteSchema, v, 'vote');
+  const key = parseDid(body.voter);
+  if (!verifyValue(signature, VOTE_SIGNING_KIND, body.pool, body, key, { impl: 'node' }))
+    throw new DiagonError(
+      'governance/bad-signature',
+      `the vote of ${body.voter} on ${body.proposal} does not carry its signature`,
+      { proposal: body.proposal, signer: body.voter, role: 'voter' },
+    );
+}
