@@ -7,6 +7,7 @@ const BENCHES: Record<string, () => Promise<{ run: () => unknown }>> = {
   stm: () => import('./stm.js'),
   query: () => import('./query.js'),
   auth: () => import('./auth.js'),
+  durable: () => import('./durable.js'),
 };
 
 async function main(): Promise<void> {

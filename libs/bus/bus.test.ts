@@ -431,17 +431,18 @@ describe('ensureStream', () => {
 
   it('creates a stream, is idempotent, and updates it to a new declaration', async () => {
     const bus = await connectNats({ url: TEST_NATS_URL, name: 'bus-test-streams' });
+    // Subjects of its own: Diagon's streams own the diagon.> subjects on a shared server.
     const pool = randomPool();
     const name = `TEST_${pool.replace('-', '_')}`;
     const jsm = await jetstreamManager(bus.connection);
     try {
-      const declaration = { name, subjects: [subjects.txCommitted(pool)], maxAgeMs: 60_000 };
+      const declaration = { name, subjects: [`test.${pool}.committed`], maxAgeMs: 60_000 };
       expect(await ensureStream(bus, declaration)).toBe(true);
       expect(await ensureStream(bus, declaration)).toBe(true);
       let info = await jsm.streams.info(name);
-      expect(info.config.subjects).toEqual([subjects.txCommitted(pool)]);
+      expect(info.config.subjects).toEqual([`test.${pool}.committed`]);
       expect(info.config.max_age).toBe(60_000 * 1_000_000);
-      const wider = [subjects.txCommitted(pool), subjects.indexUpdated(pool)];
+      const wider = [`test.${pool}.committed`, `test.${pool}.updated`];
       expect(await ensureStream(bus, { name, subjects: wider })).toBe(true);
       info = await jsm.streams.info(name);
       expect(info.config.subjects).toEqual(wider);

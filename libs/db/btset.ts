@@ -63,6 +63,23 @@ class Node<K> {
   ) {}
 }
 
+/**
+ * A tree node as storage sees it (libs/db/segments): leaf keys, or children and their
+ * largest keys. A node reachable from a persistent set never changes again, so it can be
+ * named by a hash of its content and shared between loaded values.
+ */
+export type { Node as TreeNode };
+
+/** A leaf over keys already sorted by the set's order; takes ownership of `keys`. */
+export function leafNode<K>(keys: K[]): Node<K> {
+  return leaf(keys, null);
+}
+
+/** A branch over children in order; sizes, largest keys and prefixes are derived from them. */
+export function branchNode<K>(children: Node<K>[], order: Order<K>): Node<K> {
+  return branch(children, order, null);
+}
+
 function width<K>(n: Node<K>): number {
   return n.children === null ? n.keys!.length : n.children.length;
 }
@@ -675,6 +692,16 @@ export abstract class SortedSetBase<K> {
 export class SortedSet<K> extends SortedSetBase<K> {
   static empty<K>(order: Order<K> | Comparator<K>): SortedSet<K> {
     return new SortedSet(leaf<K>([], null), Order.of(order));
+  }
+
+  /** The set over a tree built by `leafNode`/`branchNode` (or taken from `rootNode`). */
+  static fromRoot<K>(root: Node<K>, order: Order<K>): SortedSet<K> {
+    return new SortedSet(root, order);
+  }
+
+  /** The root of the tree, for storage: see TreeNode. */
+  rootNode(): Node<K> {
+    return this.root;
   }
 
   /** Builds from keys already sorted by `order` with no duplicates (checked). */

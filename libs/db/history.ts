@@ -34,10 +34,19 @@ export class TxLog {
     return new TxLog(new InstantStore(new Float64Array(64), 0), 0);
   }
 
-  static from(instants: readonly number[]): TxLog {
+  static from(instants: ArrayLike<number>): TxLog {
     const buf = new Float64Array(Math.max(64, instants.length));
     buf.set(instants);
     return new TxLog(new InstantStore(buf, instants.length), instants.length);
+  }
+
+  /**
+   * Milliseconds of transactions 1..len: a view of the store, to read, never to write.
+   * Appends never rewrite an entry below `len` of the same buffer, so the buffer and a
+   * length name the content (storage caches its encoded chunks by them).
+   */
+  get instants(): Float64Array {
+    return this.store.buf.subarray(0, this.len);
   }
 
   /** Milliseconds of transaction t = i + 1. */

@@ -21,8 +21,23 @@ export {
   registerAggregate,
   registerFn,
 } from './query/index.js';
+export { decodeTxData, encodeTxData, type ReplayOptions, replayTx } from './replay.js';
 export { type Attr, DB0, type SchemaFlexibility, TX0, type ValueType } from './schema.js';
 export type { SchemaInput } from './schema-input.js';
+export {
+  type CacheTierStats,
+  decodeSegment,
+  loadSnapshot,
+  type RootDoc,
+  reachableSegments,
+  type Segment,
+  SegmentCache,
+  type SegmentCacheOptions,
+  type SegmentSource,
+  type Snapshot,
+  segmentChildren,
+  snapshotDb,
+} from './segments.js';
 export { deserializeDb, serializeDb } from './serialize.js';
 export {
   MAX_TX_FN_DEPTH,

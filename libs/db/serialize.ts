@@ -6,7 +6,9 @@
  *   currentCount { e a value tx }*             in EAVT order
  *   retractionCount { tx count { e a value tx }* }*   what each transaction retracted
  * Values carry a one-byte tag (see TAG). The schema is not stored: it is data, and is
- * read back from the datoms, which keeps the two from ever disagreeing.
+ * read back from the datoms, which keeps the two from ever disagreeing. ByteWriter and
+ * ByteReader also serve segments.ts and the transaction log (replay.ts), which write
+ * datoms as delta-coded runs (see DATOM_FLAGS).
  */
 
 import { applySchemaFacts } from './attribute.js';
@@ -36,13 +38,35 @@ const TAG = {
   tuple: 12,
 } as const;
 
+/**
+ * A datom in a run (ByteWriter.datoms, for segments and the transaction log): a flags
+ * byte, then e, a, value, tx, each left out when the flags say so. Bits 0-1, 2-3 and 4-5
+ * say how e, a and tx follow from the previous datom's (the first's from zeros): 0
+ * unchanged, 1 plus a uint, 2 minus a uint; so sorted runs cost a byte or two per id.
+ * Bit 6: the value is the previous one (not written). Bit 7: a retraction.
+ */
+const DATOM_FLAGS = { sameValue: 0x40, retraction: 0x80 } as const;
+const NO_VALUE = Symbol('no value');
+
+const delta = (x: number, prev: number): number => (x === prev ? 0 : x > prev ? 1 : 2);
+
 const encoder = new TextEncoder();
 const decoder = new TextDecoder('utf-8', { fatal: true });
 
 export class ByteWriter {
-  private buf = new Uint8Array(1 << 16);
-  private view = new DataView(this.buf.buffer);
+  private buf: Uint8Array;
+  private view: DataView;
   private pos = 0;
+
+  constructor(initialSize = 1 << 16) {
+    this.buf = new Uint8Array(initialSize);
+    this.view = new DataView(this.buf.buffer);
+  }
+
+  /** Empties the writer, keeping its buffer, so one writer can write many small things. */
+  reset(): void {
+    this.pos = 0;
+  }
 
   private ensure(n: number): void {
     if (this.pos + n <= this.buf.length) return;
@@ -76,13 +100,63 @@ export class ByteWriter {
 
   bytes(b: Uint8Array): void {
     this.uint(b.length);
+    this.raw(b);
+  }
+
+  /** Bytes as they are, without a length. */
+  raw(b: Uint8Array): void {
     this.ensure(b.length);
     this.buf.set(b, this.pos);
     this.pos += b.length;
   }
 
   string(s: string): void {
+    // Short ASCII, the common case, goes straight into the buffer: no array per string.
+    const n = s.length;
+    if (n < 0x80) {
+      this.ensure(n + 1);
+      const buf = this.buf;
+      let p = this.pos + 1;
+      let i = 0;
+      for (; i < n; i++) {
+        const c = s.charCodeAt(i);
+        if (c >= 0x80) break;
+        buf[p++] = c;
+      }
+      if (i === n) {
+        buf[this.pos] = n;
+        this.pos = p;
+        return;
+      }
+    }
     this.bytes(encoder.encode(s));
+  }
+
+  /** A count, then the datoms as a run (see DATOM_FLAGS). */
+  datoms(ds: readonly Datom[]): void {
+    this.uint(ds.length);
+    let e = 0;
+    let a = 0;
+    let tx = 0;
+    let v: unknown = NO_VALUE;
+    for (const d of ds) {
+      const same = Object.is(d.v, v);
+      this.u8(
+        delta(d.e, e) |
+          (delta(d.a, a) << 2) |
+          (delta(d.tx, tx) << 4) |
+          (same ? DATOM_FLAGS.sameValue : 0) |
+          (d.added ? 0 : DATOM_FLAGS.retraction),
+      );
+      if (d.e !== e) this.uint(Math.abs(d.e - e));
+      if (d.a !== a) this.uint(Math.abs(d.a - a));
+      if (!same) this.value(d.v);
+      if (d.tx !== tx) this.uint(Math.abs(d.tx - tx));
+      e = d.e;
+      a = d.a;
+      tx = d.tx;
+      v = d.v;
+    }
   }
 
   value(v: Value | null): void {
@@ -138,22 +212,35 @@ export class ByteReader {
   private pos = 0;
   private readonly view: DataView;
 
-  constructor(private readonly buf: Uint8Array) {
+  /** `code` and `what` name the error and the bytes in what `fail` throws. */
+  constructor(
+    private readonly buf: Uint8Array,
+    private readonly code = 'db.error/serialization',
+    private readonly what = 'database bytes',
+  ) {
     this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
   }
 
   fail(why: string): never {
-    throw new DiagonError(
-      'db.error/serialization',
-      `corrupt database bytes at offset ${this.pos}: ${why}`,
-      {
-        offset: this.pos,
-      },
-    );
+    throw new DiagonError(this.code, `corrupt ${this.what} at offset ${this.pos}: ${why}`, {
+      offset: this.pos,
+    });
   }
 
   get done(): boolean {
     return this.pos >= this.buf.length;
+  }
+
+  get remaining(): number {
+    return this.buf.length - this.pos;
+  }
+
+  /** `n` bytes as they are (a view, not a copy). */
+  raw(n: number): Uint8Array {
+    if (this.pos + n > this.buf.length) this.fail('unexpected end');
+    const out = this.buf.subarray(this.pos, this.pos + n);
+    this.pos += n;
+    return out;
   }
 
   u8(): number {
@@ -162,6 +249,11 @@ export class ByteReader {
   }
 
   uint(): number {
+    const first = this.buf[this.pos];
+    if (first !== undefined && first < 0x80) {
+      this.pos++;
+      return first;
+    }
     let x = 0;
     let scale = 1;
     for (let i = 0; i < 8; i++) {
@@ -192,12 +284,46 @@ export class ByteReader {
   }
 
   string(): string {
+    const n = this.uint();
+    if (this.pos + n > this.buf.length) this.fail(`length ${n} runs past the end`);
+    const start = this.pos;
     try {
-      return decoder.decode(this.bytes());
-    } catch (e) {
-      if (e instanceof DiagonError) throw e;
+      const s = decoder.decode(this.buf.subarray(start, start + n));
+      this.pos += n;
+      return s;
+    } catch {
       return this.fail('invalid UTF-8');
     }
+  }
+
+  /** A run of datoms written by ByteWriter.datoms. */
+  datoms(): Datom[] {
+    const n = this.uint();
+    // Every datom takes at least its flags byte: a count beyond that is corrupt, not a huge array.
+    if (n > this.remaining) this.fail(`datom count ${n} runs past the end`);
+    const out = new Array<Datom>(n);
+    let e = 0;
+    let a = 0;
+    let tx = 0;
+    let v: Value | null = null;
+    for (let i = 0; i < n; i++) {
+      const flags = this.u8();
+      e = this.undelta(e, flags & 3);
+      a = this.undelta(a, (flags >>> 2) & 3);
+      if ((flags & DATOM_FLAGS.sameValue) === 0) v = this.value();
+      else if (i === 0) this.fail('the first datom of a run has no previous value');
+      tx = this.undelta(tx, (flags >>> 4) & 3);
+      out[i] = new Datom(e, a, v as Value, tx, (flags & DATOM_FLAGS.retraction) === 0);
+    }
+    return out;
+  }
+
+  private undelta(prev: number, mode: number): number {
+    if (mode === 0) return prev;
+    const d = this.uint();
+    const x = mode === 1 ? prev + d : mode === 2 ? prev - d : this.fail('bad delta mode');
+    if (x < 0 || !Number.isSafeInteger(x)) this.fail(`id ${x} out of range`);
+    return x;
   }
 
   value(depth = 0): Value | null {
@@ -285,20 +411,27 @@ export function serializeDb(db: Db): Uint8Array {
   return w.finish();
 }
 
-/** The schema that the current datoms describe. */
-function schemaFromDatoms(flexibility: SchemaFlexibility, datoms: readonly Datom[]): Schema {
+/**
+ * The schema that the current datoms describe (only those of db-partition entities matter).
+ * Without `nextAttrId`, the next free attribute id is taken to follow the last schema entity.
+ */
+export function schemaFromDatoms(
+  flexibility: SchemaFlexibility,
+  datoms: Iterable<Datom>,
+  nextAttrId?: number,
+): Schema {
   const genesis = Schema.genesis(flexibility);
   const facts = new Map<number, Map<number, Value>>();
-  let nextAttrId = genesis.nextAttrId;
+  let next = nextAttrId ?? genesis.nextAttrId;
   for (const d of datoms) {
     if ((SCHEMA_ATTRS.has(d.a) || d.a === SYS.doc) && genesis.identOf(d.e) === undefined) {
       let f = facts.get(d.e);
       if (f === undefined) facts.set(d.e, (f = new Map()));
       f.set(d.a, d.v);
-      nextAttrId = Math.max(nextAttrId, d.e + 1);
+      if (nextAttrId === undefined) next = Math.max(next, d.e + 1);
     }
   }
-  return applySchemaFacts(genesis, facts, nextAttrId);
+  return applySchemaFacts(genesis, facts, next);
 }
 
 export function deserializeDb(bytes: Uint8Array): Db {

@@ -17,6 +17,18 @@ export {
   type TxSql,
 } from './connection.js';
 export {
+  appendTxBatch,
+  entryHash,
+  findByProposal,
+  getRoot,
+  type LogEntry,
+  logEntry,
+  type NewLogEntry,
+  type PoolRoot,
+  readLog,
+  verifyChain,
+} from './log.js';
+export {
   addMember,
   getMember,
   listMembers,
@@ -36,3 +48,32 @@ export {
   type PoolRecord,
   upsertPool,
 } from './pools.js';
+export {
+  expireProposals,
+  getProposal,
+  getTrust,
+  insertProposal,
+  insertVote,
+  listProposals,
+  listVotes,
+  logMembership,
+  membershipHistory,
+  type ProposalRecord,
+  type ProposalStatus,
+  setTrust,
+  type TrustRecord,
+  updateProposal,
+  type VoteRecord,
+} from './proposals.js';
+export {
+  advanceIndexRoot,
+  countSegments,
+  currentIndexRoot,
+  deleteSegments,
+  getSegments,
+  type IndexRoot,
+  listIndexRoots,
+  listSegmentHashes,
+  pruneIndexRoots,
+  putSegments,
+} from './segments.js';

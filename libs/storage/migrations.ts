@@ -47,6 +47,111 @@ export const MIGRATIONS: readonly Migration[] = [
       );
       create index auth_challenges_expiry on auth_challenges (expires_at);`,
   },
+  {
+    version: 3,
+    name: 'tx log, segments and index roots',
+    sql: `
+      alter table pools
+        add column basis_t bigint not null default 0,
+        add column head_hash bytea,
+        add column index_t bigint not null default 0,
+        add column index_root text;
+      create table tx_log (
+        pool text not null references pools (pool) on delete cascade,
+        t bigint not null check (t > 0),
+        tx_eid bigint not null,
+        max_eid bigint not null,
+        instant timestamptz not null,
+        hash bytea not null check (length(hash) = 32),
+        prev_hash bytea check (prev_hash is null or length(prev_hash) = 32),
+        proposal text not null,
+        certificate bytea not null,
+        datoms bytea not null,
+        primary key (pool, t),
+        unique (pool, proposal)
+      );
+      create table segments (
+        hash text primary key check (hash ~ '^[0-9a-f]{64}$'),
+        bytes bytea not null,
+        created_at timestamptz not null default now()
+      );
+      create table index_roots (
+        pool text not null references pools (pool) on delete cascade,
+        t bigint not null,
+        root_hash text not null,
+        root bytea not null,
+        created_at timestamptz not null default now(),
+        primary key (pool, t)
+      );`,
+  },
+  {
+    version: 4,
+    name: 'proposals, votes, trust and the governance log',
+    sql: `
+      create table proposals (
+        pool text not null references pools (pool) on delete cascade,
+        id text not null,
+        kind text not null,
+        proposer text not null,
+        signed bytea not null,
+        voters text[] not null,
+        policy jsonb not null,
+        status text not null default 'open'
+          check (status in ('open', 'approved', 'committed', 'failed', 'rejected', 'expired')),
+        yes integer not null default 0,
+        no integer not null default 0,
+        opened_at timestamptz not null default now(),
+        expires_at timestamptz not null,
+        decided_at timestamptz,
+        outcome jsonb,
+        primary key (pool, id)
+      );
+      create index proposals_open on proposals (pool, status, expires_at);
+      create table votes (
+        pool text not null,
+        proposal text not null,
+        voter text not null,
+        support boolean not null,
+        signed bytea not null,
+        elaboration text not null,
+        cast_at timestamptz not null default now(),
+        primary key (pool, proposal, voter),
+        foreign key (pool, proposal) references proposals (pool, id) on delete cascade
+      );
+      create table trust (
+        pool text not null references pools (pool) on delete cascade,
+        did text not null,
+        score double precision not null,
+        updated_at timestamptz not null,
+        primary key (pool, did)
+      );
+      create table membership_log (
+        pool text not null references pools (pool) on delete cascade,
+        seq bigserial,
+        did text not null,
+        change text not null check (change in ('added', 'removed')),
+        role text,
+        at timestamptz not null default now(),
+        primary key (pool, seq)
+      );
+      create table tlog_leaves (
+        pool text not null references pools (pool) on delete cascade,
+        idx bigint not null,
+        kind text not null,
+        ref text not null,
+        leaf bytea not null,
+        leaf_hash bytea not null,
+        primary key (pool, idx)
+      );
+      create table tlog_checkpoints (
+        pool text not null references pools (pool) on delete cascade,
+        size bigint not null,
+        root bytea not null,
+        note text not null,
+        signed_at timestamptz not null default now(),
+        primary key (pool, size)
+      );`,
+  },
 ];
 
 export interface MigrationReport {

@@ -1,0 +1,457 @@
+/**
+ * The transactor: the one writer of a pool.
+ *
+ * Fencing. At start it takes a session advisory lock on its own reserved Postgres
+ * connection (`diagon.transactor.<pool>`); without it, it stays standby and retries. The
+ * lock alone is not enough (a paused process can outlive its session), so every append
+ * is also a conditional put on the pool's basis t: a writer whose basis moved is fenced
+ * and steps down.
+ *
+ * Recovery. The latest index root (if any) plus the log tail, replayed and hash-chain
+ * checked, give the current value; entries the JetStream stream lacks are republished
+ * (message id pool:t, so the stream drops what it has).
+ *
+ * Commits. An actor (libs/actor) owns the current value. `submit` messages join a pending
+ * list; a `commit` message takes up to `batchMax` of them, verifies each certificate,
+ * applies each transaction in turn (a failure answers that request alone), appends all
+ * that applied in one Postgres transaction (group commit), then answers and publishes
+ * `tx.committed`. Requests arriving during a commit wait in the mailbox and form the next
+ * batch. A certificate whose proposal is committed already gets the first result.
+ */
+import { type Actor, spawn } from '../../libs/actor/index.js';
+import {
+  type Bus,
+  ensureStream,
+  jsonData,
+  lastMessage,
+  publishDurable,
+  type Subscription,
+  subjects,
+} from '../../libs/bus/index.js';
+import {
+  type Db,
+  DiagonError,
+  decodeTxData,
+  emptyDb,
+  encodeTxData,
+  isDiagonError,
+  loadSnapshot,
+  replayTx,
+  transact,
+} from '../../libs/db/index.js';
+import { SYS } from '../../libs/db/schema.js';
+import {
+  type CommitCertificate,
+  decodeCertificate,
+  parsePolicy,
+  verifyCertificate,
+} from '../../libs/governance/index.js';
+import {
+  appendTxBatch,
+  currentIndexRoot,
+  findByProposal,
+  getPool,
+  getRoot,
+  getSegments,
+  type LogEntry,
+  listMembers,
+  type NewLogEntry,
+  readLog,
+  type Sql,
+  verifyChain,
+} from '../../libs/storage/index.js';
+
+/** The JetStream stream holding every pool's committed transactions. */
+export const TX_STREAM = 'DIAGON_TX';
+
+export interface TransactorOptions {
+  pool: string;
+  sql: Sql;
+  bus: Bus;
+  /** Most transactions in one Postgres commit (default 256). */
+  batchMax?: number;
+  /** How long a batch waits for more requests before committing (default 0 ms). */
+  batchDelayMs?: number;
+  /** How often a standby transactor retries the fence (default 1000 ms). */
+  fenceRetryMs?: number;
+  log?: { info(o: object, msg: string): void; warn(o: object, msg: string): void };
+}
+
+/** What a committed transaction's requester gets back (JSON). */
+export interface TxResult {
+  pool: string;
+  t: number;
+  tx: number;
+  instant: string;
+  hash: string;
+  proposal: string;
+  tempids: Record<string, number>;
+  datoms: number;
+}
+
+/** The body of `diagon.pool.<p>.tx.committed` (JSON). */
+export interface CommittedEvent {
+  pool: string;
+  t: number;
+  tx: number;
+  maxEid: number;
+  instant: string;
+  hash: string;
+  prevHash: string | null;
+  proposal: string;
+  /** base64 of libs/db `encodeTxData`. */
+  datoms: string;
+}
+
+interface Submission {
+  bytes: Uint8Array;
+  settle(r: { ok: true; value: TxResult } | { ok: false; error: DiagonError }): void;
+}
+
+interface State {
+  db: Db;
+  headHash: Uint8Array | null;
+  pending: Submission[];
+  committing: boolean;
+  /** Results of recent commits by proposal, for idempotent resubmission. */
+  recent: Map<string, TxResult>;
+}
+
+type Msg = { t: 'submit'; s: Submission } | { t: 'commit' };
+
+const RECENT_MAX = 10_000;
+const hex = (b: Uint8Array | null) => (b === null ? null : Buffer.from(b).toString('hex'));
+
+export function committedEvent(e: LogEntry): CommittedEvent {
+  return {
+    pool: e.pool,
+    t: e.t,
+    tx: e.txEid,
+    maxEid: e.maxEid,
+    instant: e.instant.toISOString(),
+    hash: hex(e.hash)!,
+    prevHash: hex(e.prevHash),
+    proposal: e.proposal,
+    datoms: Buffer.from(e.datoms).toString('base64'),
+  };
+}
+
+/** Loads the pool's current value: the index root, then the log after it, chain-checked. */
+export async function recoverDb(
+  sql: Sql,
+  pool: string,
+): Promise<{ db: Db; headHash: Uint8Array | null }> {
+  const root = await getRoot(sql, pool);
+  if (root === undefined)
+    throw new DiagonError('transactor/no-pool', `pool ${pool} does not exist: create it first`);
+  const index = await currentIndexRoot(sql, pool);
+  let db =
+    index === undefined
+      ? emptyDb()
+      : await loadSnapshot(index.root, { fetch: (hashes) => getSegments(sql, hashes) });
+  let prev: Uint8Array | null = null;
+  if (index !== undefined && index.t > 0) {
+    const [at] = await readLog(sql, pool, index.t - 1, index.t);
+    prev = at?.hash ?? null;
+  }
+  for (;;) {
+    const page = await readLog(sql, pool, db.basisT, root.basisT, 1000);
+    if (page.length === 0) break;
+    verifyChain(pool, page, prev, db.basisT);
+    for (const e of page) db = replayTx(db, decodeTxData(e.datoms), { maxEid: e.maxEid });
+    prev = page[page.length - 1]!.hash;
+  }
+  if (db.basisT !== root.basisT)
+    throw new DiagonError(
+      'transactor/log-gap',
+      `pool ${pool} says t ${root.basisT} but its log ends at ${db.basisT}`,
+    );
+  return { db, headHash: root.headHash };
+}
+
+export class Transactor {
+  private actor: Actor<State, Msg> | null = null;
+  private sub: Subscription | null = null;
+  private reserved: Awaited<ReturnType<Sql['reserve']>> | null = null;
+  private stopped = false;
+  private retry: NodeJS.Timeout | null = null;
+  /** 'standby' until it holds the fence, 'active' while it writes, 'fenced' once it lost it. */
+  status: 'starting' | 'standby' | 'active' | 'fenced' | 'stopped' = 'starting';
+  /** Sizes of the last commits (transactions per Postgres commit), newest last. */
+  readonly batches: number[] = [];
+  readonly ready: Promise<void>;
+  private becameActive!: () => void;
+  private readonly o: Required<Omit<TransactorOptions, 'log'>> & Pick<TransactorOptions, 'log'>;
+
+  constructor(opts: TransactorOptions) {
+    this.o = { batchMax: 256, batchDelayMs: 0, fenceRetryMs: 1000, ...opts };
+    this.ready = new Promise((r) => {
+      this.becameActive = r;
+    });
+  }
+
+  /** The current value (while active). */
+  get db(): Db | undefined {
+    return this.actor?.state?.db;
+  }
+
+  /** Starts: active at once when the fence is free, else standby until it is. */
+  async start(): Promise<void> {
+    await ensureStream(this.o.bus, {
+      name: TX_STREAM,
+      subjects: [subjects.txCommitted('*')],
+    });
+    await this.tryActivate();
+  }
+
+  private async tryActivate(): Promise<void> {
+    if (this.stopped) return;
+    const { sql, pool } = this.o;
+    this.reserved ??= await sql.reserve();
+    const [r] = await this.reserved<{ ok: boolean }[]>`
+      select pg_try_advisory_lock(hashtext(${`diagon.transactor.${pool}`})) as ok`;
+    if (!r?.ok) {
+      if (this.status !== 'standby')
+        this.o.log?.warn({ pool }, `standby: another transactor holds pool ${pool}; retrying`);
+      this.status = 'standby';
+      this.retry = setTimeout(() => void this.tryActivate().catch(() => {}), this.o.fenceRetryMs);
+      return;
+    }
+    const { db, headHash } = await recoverDb(sql, pool);
+    await this.republish(db.basisT);
+    this.actor = spawn<State, Msg>(
+      {
+        init: () => ({ db, headHash, pending: [], committing: false, recent: new Map() }),
+        receive: (s, m) => this.receive(s, m),
+      },
+      { name: `transactor-${pool}`, mailbox: 100_000 },
+    );
+    this.sub = this.o.bus.subscribe(
+      subjects.txSubmit(pool),
+      (m) =>
+        this.submit(m.data).then(
+          (value) => void m.respond(jsonData(value)),
+          (e: unknown) => {
+            const err = isDiagonError(e) ? e : new DiagonError('transactor/internal', String(e));
+            m.respondError(err.code, err.message, err.data);
+          },
+        ),
+      { queue: `diagon-transactor-${pool}` },
+    );
+    await this.o.bus.flush();
+    this.status = 'active';
+    this.o.log?.info({ pool, t: db.basisT }, 'transactor active');
+    this.becameActive();
+  }
+
+  /** Publishes logged transactions the stream does not hold yet. */
+  private async republish(basisT: number): Promise<void> {
+    const { sql, bus, pool } = this.o;
+    const last = await lastMessage(bus, TX_STREAM, subjects.txCommitted(pool));
+    let from =
+      last === null ? 0 : (JSON.parse(new TextDecoder().decode(last.data)) as CommittedEvent).t;
+    while (from < basisT) {
+      const page = await readLog(sql, pool, from, basisT, 1000);
+      if (page.length === 0) break;
+      for (const e of page) await this.publish(e);
+      from = page[page.length - 1]!.t;
+      this.o.log?.info({ pool, to: from }, 'republished committed transactions');
+    }
+  }
+
+  private publish(e: LogEntry): Promise<unknown> {
+    return publishDurable(this.o.bus, subjects.txCommitted(e.pool), jsonData(committedEvent(e)), {
+      msgId: `${e.pool}:${e.t}`,
+    });
+  }
+
+  /** Submits a certificate (encoded); resolves with the commit's result. */
+  submit(bytes: Uint8Array): Promise<TxResult> {
+    const actor = this.actor;
+    if (actor === null || this.status !== 'active')
+      return Promise.reject(
+        new DiagonError(
+          'transactor/standby',
+          `this transactor of ${this.o.pool} is ${this.status}`,
+        ),
+      );
+    return new Promise((resolve, reject) => {
+      const s: Submission = {
+        bytes,
+        settle: (r) => (r.ok ? resolve(r.value) : reject(r.error)),
+      };
+      actor.tell({ t: 'submit', s }).catch(reject);
+    });
+  }
+
+  private async receive(s: State, m: Msg): Promise<State> {
+    if (m.t === 'submit') {
+      s.pending.push(m.s);
+      if (!s.committing) {
+        s.committing = true;
+        if (this.o.batchDelayMs > 0)
+          setTimeout(() => void this.actor?.tell({ t: 'commit' }), this.o.batchDelayMs);
+        else void this.actor?.tell({ t: 'commit' });
+      }
+      return s;
+    }
+    const batch = s.pending.splice(0, this.o.batchMax);
+    const next = await this.commit(s, batch);
+    if (next.pending.length > 0) void this.actor?.tell({ t: 'commit' });
+    else next.committing = false;
+    return next;
+  }
+
+  private async commit(s: State, batch: Submission[]): Promise<State> {
+    const { sql, pool } = this.o;
+    if (this.status !== 'active') {
+      for (const b of batch)
+        b.settle({
+          ok: false,
+          error: new DiagonError('transactor/fenced', `the transactor of ${pool} stepped down`),
+        });
+      return s;
+    }
+    const poolRow = await getPool(sql, pool);
+    const policy = parsePolicy(poolRow?.policy ?? {});
+    // Observers read; members vote. The certificate's voter set must be exactly these.
+    const voting = (await listMembers(sql, pool))
+      .filter((m) => m.role === 'member')
+      .map((m) => m.did);
+    let db = s.db;
+    const entries: NewLogEntry[] = [];
+    const accepted: { sub: Submission; result: TxResult }[] = [];
+    const inBatch = new Set<string>();
+    for (const sub of batch) {
+      try {
+        const cert: CommitCertificate = decodeCertificate(sub.bytes);
+        const proposal = cert.proposal.id;
+        if (cert.pool !== pool)
+          throw new DiagonError(
+            'transactor/wrong-pool',
+            `the certificate is for ${cert.pool}, this is ${pool}`,
+          );
+        const known = s.recent.get(proposal) ?? (await this.logged(proposal));
+        if (known !== undefined) {
+          sub.settle({ ok: true, value: known });
+          continue;
+        }
+        if (inBatch.has(proposal)) {
+          accepted.push({
+            sub,
+            result: accepted.find((a) => a.result.proposal === proposal)!.result,
+          });
+          continue;
+        }
+        verifyCertificate(cert, policy, { pool, members: voting });
+        const report = transact(db, cert.proposal.body.txData);
+        const txEid = report.tempids['db/current-tx']!;
+        const instant = report.txData.find((d) => d.e === txEid && d.a === SYS.txInstant)!
+          .v as Date;
+        const entry: NewLogEntry = {
+          t: report.dbAfter.basisT,
+          txEid,
+          maxEid: report.dbAfter.maxEid,
+          instant,
+          proposal,
+          certificate: sub.bytes,
+          datoms: encodeTxData(report.txData),
+        };
+        entries.push(entry);
+        db = report.dbAfter;
+        inBatch.add(proposal);
+        accepted.push({
+          sub,
+          result: {
+            pool,
+            t: entry.t,
+            tx: entry.txEid,
+            instant: instant.toISOString(),
+            hash: '',
+            proposal,
+            tempids: report.tempids,
+            datoms: report.txData.length,
+          },
+        });
+      } catch (e) {
+        sub.settle({
+          ok: false,
+          error: isDiagonError(e) ? e : new DiagonError('transactor/internal', String(e)),
+        });
+      }
+    }
+    if (entries.length === 0) {
+      for (const a of accepted) a.sub.settle({ ok: true, value: a.result });
+      return s;
+    }
+    let stored: LogEntry[];
+    try {
+      stored = await appendTxBatch(sql, pool, s.db.basisT, s.headHash, entries);
+    } catch (e) {
+      const fenced = isDiagonError(e) && e.code === 'storage/basis-moved';
+      if (fenced) await this.stepDown();
+      const error = fenced
+        ? new DiagonError('transactor/fenced', `the transactor of ${pool} was fenced; retry`)
+        : new DiagonError(
+            'transactor/unavailable',
+            `could not log the transaction: ${(e as Error).message}; retry`,
+          );
+      for (const a of accepted) a.sub.settle({ ok: false, error });
+      return s;
+    }
+    this.batches.push(stored.length);
+    if (this.batches.length > 1000) this.batches.shift();
+    const byT = new Map(stored.map((e) => [e.t, e]));
+    for (const a of accepted) {
+      a.result.hash = hex(byT.get(a.result.t)?.hash ?? null) ?? a.result.hash;
+      s.recent.set(a.result.proposal, a.result);
+      a.sub.settle({ ok: true, value: a.result });
+    }
+    while (s.recent.size > RECENT_MAX) s.recent.delete(s.recent.keys().next().value!);
+    for (const e of stored)
+      void this.publish(e).catch((err: unknown) =>
+        this.o.log?.warn(
+          { pool, t: e.t, err: String(err) },
+          'publish failed; republished at next start',
+        ),
+      );
+    return { ...s, db, headHash: stored[stored.length - 1]!.hash };
+  }
+
+  private async logged(proposal: string): Promise<TxResult | undefined> {
+    const e = await findByProposal(this.o.sql, this.o.pool, proposal);
+    if (e === undefined) return undefined;
+    return {
+      pool: e.pool,
+      t: e.t,
+      tx: e.txEid,
+      instant: e.instant.toISOString(),
+      hash: hex(e.hash)!,
+      proposal,
+      tempids: {},
+      datoms: decodeTxData(e.datoms).length,
+    };
+  }
+
+  private async stepDown(): Promise<void> {
+    this.status = 'fenced';
+    this.o.log?.warn(
+      { pool: this.o.pool },
+      'fenced: another transactor moved the basis; stepping down',
+    );
+    await this.sub?.unsubscribe().catch(() => {});
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.retry !== null) clearTimeout(this.retry);
+    await this.sub?.unsubscribe().catch(() => {});
+    await this.actor?.stop();
+    if (this.reserved !== null) {
+      await this.reserved`select pg_advisory_unlock_all()`.catch(() => {});
+      this.reserved.release();
+      this.reserved = null;
+    }
+    this.status = 'stopped';
+  }
+}
