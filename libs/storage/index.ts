@@ -20,6 +20,7 @@ export {
   appendTxBatch,
   entryHash,
   findByProposal,
+  findByProposals,
   getRoot,
   type LogEntry,
   logEntry,

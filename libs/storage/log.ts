@@ -221,6 +221,17 @@ export async function findByProposal(
   return r && toEntry(r);
 }
 
+/** The entries that committed any of `proposals`. */
+export async function findByProposals(
+  sql: Sql | TxSql,
+  pool: string,
+  proposals: readonly string[],
+): Promise<LogEntry[]> {
+  const rows = await sql<LogRow[]>`
+    select * from tx_log where pool = ${pool} and proposal = any(${proposals as string[]}::text[])`;
+  return rows.map(toEntry);
+}
+
 /** The entry at t, if any. */
 export async function logEntry(
   sql: Sql | TxSql,

@@ -43,13 +43,14 @@ import { SYS } from '../../libs/db/schema.js';
 import {
   type CommitCertificate,
   decodeCertificate,
+  type Policy,
   parsePolicy,
   verifyCertificate,
 } from '../../libs/governance/index.js';
 import {
   appendTxBatch,
   currentIndexRoot,
-  findByProposal,
+  findByProposals,
   getPool,
   getRoot,
   getSegments,
@@ -105,6 +106,9 @@ export interface CommittedEvent {
 
 interface Submission {
   bytes: Uint8Array;
+  /** Decoded and verified on arrival, outside the commit loop. */
+  cert: CommitCertificate;
+  proposal: string;
   settle(r: { ok: true; value: TxResult } | { ok: false; error: DiagonError }): void;
 }
 
@@ -120,6 +124,8 @@ interface State {
 type Msg = { t: 'submit'; s: Submission } | { t: 'commit' };
 
 const RECENT_MAX = 10_000;
+/** How long the pool's policy and members are cached for verifying certificates. */
+const GOVERNANCE_TTL_MS = 1000;
 const hex = (b: Uint8Array | null) => (b === null ? null : Buffer.from(b).toString('hex'));
 
 export function committedEvent(e: LogEntry): CommittedEvent {
@@ -265,23 +271,58 @@ export class Transactor {
     });
   }
 
-  /** Submits a certificate (encoded); resolves with the commit's result. */
-  submit(bytes: Uint8Array): Promise<TxResult> {
+  /**
+   * Submits a certificate (encoded); resolves with the commit's result. The certificate is
+   * decoded and verified here, concurrently with the commit in flight; the commit loop only
+   * applies and logs.
+   */
+  async submit(bytes: Uint8Array): Promise<TxResult> {
     const actor = this.actor;
+    const { pool } = this.o;
     if (actor === null || this.status !== 'active')
-      return Promise.reject(
-        new DiagonError(
-          'transactor/standby',
-          `this transactor of ${this.o.pool} is ${this.status}`,
-        ),
+      throw new DiagonError('transactor/standby', `this transactor of ${pool} is ${this.status}`);
+    const cert = decodeCertificate(bytes);
+    if (cert.pool !== pool)
+      throw new DiagonError(
+        'transactor/wrong-pool',
+        `the certificate is for ${cert.pool}, this is ${pool}`,
       );
+    const known = actor.state?.recent.get(cert.proposal.id);
+    if (known !== undefined) return known;
+    const { policy, voting } = await this.governance();
+    verifyCertificate(cert, policy, { pool, members: voting });
     return new Promise((resolve, reject) => {
       const s: Submission = {
         bytes,
+        cert,
+        proposal: cert.proposal.id,
         settle: (r) => (r.ok ? resolve(r.value) : reject(r.error)),
       };
       actor.tell({ t: 'submit', s }).catch(reject);
     });
+  }
+
+  private gov: { at: number; value: Promise<{ policy: Policy; voting: string[] }> } | null = null;
+
+  /** The pool's policy and voting members, re-read at most every GOVERNANCE_TTL_MS. */
+  private governance(): Promise<{ policy: Policy; voting: string[] }> {
+    const now = performance.now();
+    if (this.gov === null || now - this.gov.at > GOVERNANCE_TTL_MS) {
+      const { sql, pool } = this.o;
+      const value = (async () => {
+        const row = await getPool(sql, pool);
+        // Observers read; members vote. The certificate's voter set must be exactly these.
+        const voting = (await listMembers(sql, pool))
+          .filter((m) => m.role === 'member')
+          .map((m) => m.did);
+        return { policy: parsePolicy(row?.policy ?? {}), voting };
+      })();
+      this.gov = { at: now, value };
+      value.catch(() => {
+        this.gov = null;
+      });
+    }
+    return this.gov.value;
   }
 
   private async receive(s: State, m: Msg): Promise<State> {
@@ -312,26 +353,17 @@ export class Transactor {
         });
       return s;
     }
-    const poolRow = await getPool(sql, pool);
-    const policy = parsePolicy(poolRow?.policy ?? {});
-    // Observers read; members vote. The certificate's voter set must be exactly these.
-    const voting = (await listMembers(sql, pool))
-      .filter((m) => m.role === 'member')
-      .map((m) => m.did);
+    // Proposals logged already (a resubmission after a restart): one query for the batch.
+    const unknown = batch.map((b) => b.proposal).filter((p) => !s.recent.has(p));
+    const logged = unknown.length === 0 ? new Map<string, TxResult>() : await this.logged(unknown);
     let db = s.db;
     const entries: NewLogEntry[] = [];
     const accepted: { sub: Submission; result: TxResult }[] = [];
     const inBatch = new Set<string>();
     for (const sub of batch) {
       try {
-        const cert: CommitCertificate = decodeCertificate(sub.bytes);
-        const proposal = cert.proposal.id;
-        if (cert.pool !== pool)
-          throw new DiagonError(
-            'transactor/wrong-pool',
-            `the certificate is for ${cert.pool}, this is ${pool}`,
-          );
-        const known = s.recent.get(proposal) ?? (await this.logged(proposal));
+        const { cert, proposal } = sub;
+        const known = s.recent.get(proposal) ?? logged.get(proposal);
         if (known !== undefined) {
           sub.settle({ ok: true, value: known });
           continue;
@@ -343,7 +375,6 @@ export class Transactor {
           });
           continue;
         }
-        verifyCertificate(cert, policy, { pool, members: voting });
         const report = transact(db, cert.proposal.body.txData);
         const txEid = report.tempids['db/current-tx']!;
         const instant = report.txData.find((d) => d.e === txEid && d.a === SYS.txInstant)!
@@ -418,19 +449,23 @@ export class Transactor {
     return { ...s, db, headHash: stored[stored.length - 1]!.hash };
   }
 
-  private async logged(proposal: string): Promise<TxResult | undefined> {
-    const e = await findByProposal(this.o.sql, this.o.pool, proposal);
-    if (e === undefined) return undefined;
-    return {
-      pool: e.pool,
-      t: e.t,
-      tx: e.txEid,
-      instant: e.instant.toISOString(),
-      hash: hex(e.hash)!,
-      proposal,
-      tempids: {},
-      datoms: decodeTxData(e.datoms).length,
-    };
+  private async logged(proposals: string[]): Promise<Map<string, TxResult>> {
+    const entries = await findByProposals(this.o.sql, this.o.pool, proposals);
+    return new Map(
+      entries.map((e) => [
+        e.proposal,
+        {
+          pool: e.pool,
+          t: e.t,
+          tx: e.txEid,
+          instant: e.instant.toISOString(),
+          hash: hex(e.hash)!,
+          proposal: e.proposal,
+          tempids: {},
+          datoms: decodeTxData(e.datoms).length,
+        },
+      ]),
+    );
   }
 
   private async stepDown(): Promise<void> {
