@@ -41,6 +41,12 @@ export const subjects = {
   txCommitted: (p: string) => `diagon.pool.${pool(p)}.tx.committed`,
   indexUpdated: (p: string) => `diagon.pool.${pool(p)}.index.updated`,
   query: (p: string) => `diagon.pool.${pool(p)}.q`,
+  /** Proposals of a pool, by status. */
+  proposals: (p: string) => `diagon.pool.${pool(p)}.proposals`,
+  /** Members' trust scores. */
+  trust: (p: string) => `diagon.pool.${pool(p)}.trust`,
+  /** The governance log: checkpoints, inclusion and consistency proofs, leaves. */
+  tlog: (p: string) => `diagon.pool.${pool(p)}.tlog`,
   authVerify: () => 'diagon.auth.verify',
   /** Frames the capture service decoded on `node`. */
   captureFrames: (node: string) => `diagon.capture.${token('node', node)}.frames`,

@@ -8,6 +8,7 @@
 import { EventEmitter } from 'node:events';
 import { type Socket, connect as tcpConnect } from 'node:net';
 import { DiagonError } from '../db/errors.js';
+import { elaborationHash, type ProposalKind, signProposal, signVote } from '../governance/index.js';
 import type { KeyPair } from '../identity/index.js';
 import {
   encodeMessage,
@@ -288,14 +289,44 @@ export class Client extends EventEmitter {
     });
   }
 
-  propose(txData: string, o?: CallOptions): Promise<string> {
-    return this.request('propose', { txData }, o);
+  /**
+   * Proposes tx-data (or, for kind `membership`, a JSON membership change), signed with this
+   * client's key; the reply is `{:id "<proposal CID>" :status …}`.
+   */
+  propose(
+    txData: string,
+    o: CallOptions & { kind?: ProposalKind; basisT?: number } = {},
+  ): Promise<string> {
+    const kind = o.kind ?? 'knowledge';
+    const basisT = o.basisT ?? 0;
+    const createdAt = Date.now();
+    const { signature } = signProposal(this.opts.key, {
+      pool: this.opts.pool,
+      kind,
+      txData,
+      basisT,
+      proposer: this.opts.key.did,
+      createdAt,
+    });
+    return this.request('propose', { txData, kind, basisT, createdAt, signature }, o);
   }
 
-  /** Votes on a proposal; the vote is signed with this client's key. */
-  vote(proposal: string, vote: string, o?: CallOptions): Promise<string> {
-    const signature = this.opts.key.signValue('vote', this.opts.pool, { proposal, vote });
-    return this.request('vote', { proposal, vote, signature }, o);
+  /** Votes yes or no on a proposal (its CID), with the reasons; signed with this client's key. */
+  vote(proposal: string, support: boolean, elaboration = '', o?: CallOptions): Promise<string> {
+    const at = Date.now();
+    const { signature } = signVote(this.opts.key, {
+      pool: this.opts.pool,
+      proposal,
+      support,
+      elaborationHash: elaborationHash(elaboration),
+      voter: this.opts.key.did,
+      at,
+    });
+    return this.request(
+      'vote',
+      { proposal, vote: support ? 'yes' : 'no', signature, elaboration, at },
+      o,
+    );
   }
 
   q(query: string, args?: string, o: CallOptions & { asOf?: number } = {}): Promise<string> {

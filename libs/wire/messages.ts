@@ -75,18 +75,34 @@ export type RejectCode = (typeof REJECT_CODES)[number];
 // ---- requests (client → server), each with a request id chosen by the client ----
 
 /** Propose a transaction: `txData` is EDN tx-data. */
+/**
+ * Propose a transaction: `txData` is EDN tx-data (JSON for a membership change). With
+ * `signature`, the proposal is the libs/governance ProposalBody {pool (the session's),
+ * kind (default knowledge), txData, basisT, proposer (the session's DID), createdAt (ms)}
+ * signed by the proposer; the consensus service requires it.
+ */
 export interface ProposeMessage extends TraceContext {
   type: 'propose';
   id: number;
   txData: string;
+  kind?: string;
+  basisT?: number;
+  createdAt?: number;
+  signature?: Uint8Array;
 }
-/** Vote on a proposal: `vote` is EDN, `signature` is the member's signature over it. */
+/**
+ * Vote on a proposal (its CID): `vote` is `yes` or `no`, `signature` the voter's signature
+ * of the libs/governance VoteBody {pool, proposal, support, elaborationHash (sha-256 hex of
+ * `elaboration`), voter (the session's DID), at (ms)}.
+ */
 export interface VoteMessage extends TraceContext {
   type: 'vote';
   id: number;
   proposal: string;
   vote: string;
   signature: Uint8Array;
+  elaboration?: string;
+  at?: number;
 }
 /** A Datalog query in EDN, with its inputs as an EDN vector, optionally as of a basis t. */
 export interface QueryMessage extends TraceContext {
@@ -223,7 +239,18 @@ export const MESSAGE_SCHEMA: Record<MessageType, { code: number; fields: Field[]
       { key: 'reason', kind: 'text' },
     ],
   },
-  propose: { code: 0x10, fields: [ID, { key: 'txData', kind: 'text' }, ...TRACE_FIELDS] },
+  propose: {
+    code: 0x10,
+    fields: [
+      ID,
+      { key: 'txData', kind: 'text' },
+      { key: 'kind', kind: 'text', optional: true },
+      { key: 'basisT', kind: 'uint', optional: true },
+      { key: 'createdAt', kind: 'uint', optional: true },
+      { key: 'signature', kind: 'signature', optional: true },
+      ...TRACE_FIELDS,
+    ],
+  },
   vote: {
     code: 0x11,
     fields: [
@@ -231,6 +258,8 @@ export const MESSAGE_SCHEMA: Record<MessageType, { code: number; fields: Field[]
       { key: 'proposal', kind: 'text' },
       { key: 'vote', kind: 'text' },
       { key: 'signature', kind: 'signature' },
+      { key: 'elaboration', kind: 'text', optional: true },
+      { key: 'at', kind: 'uint', optional: true },
       ...TRACE_FIELDS,
     ],
   },

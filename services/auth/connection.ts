@@ -31,7 +31,7 @@ import type { AuthConfig } from './config.js';
 import { checkConnect, checkElaboration, checkResponse } from './handshake.js';
 import type { AuthMetrics } from './metrics.js';
 import type { TokenBuckets } from './rate-limit.js';
-import { relayTarget, subscriptionSubject } from './relay.js';
+import { relayTarget, replyText, subscriptionSubject } from './relay.js';
 
 export interface ConnectionDeps {
   config: AuthConfig;
@@ -407,7 +407,13 @@ export class Connection {
       this.send({ type: 'reply', id, value: `{:subscribed ${JSON.stringify(msg.topic)}}` });
       return s;
     }
-    const target = relayTarget(p.pool, msg);
+    let target: ReturnType<typeof relayTarget>;
+    try {
+      target = relayTarget(p.pool, p.did, msg);
+    } catch (e) {
+      fail(isDiagonError(e) ? e.code : 'protocol-error', (e as Error).message);
+      return s;
+    }
     if (target === null) {
       fail('protocol-error', `${msg.type} cannot be relayed`);
       return s;
@@ -421,7 +427,7 @@ export class Connection {
       })
       .then(
         (reply) => {
-          this.send({ type: 'reply', id, value: new TextDecoder().decode(reply.data) });
+          this.send({ type: 'reply', id, value: replyText(type, reply.data) });
           this.deps.metrics.requests.inc({ type, outcome: 'ok' });
         },
         (e: unknown) => {

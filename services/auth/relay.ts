@@ -5,26 +5,55 @@
  * never from the client's body.
  */
 import { ANY, jsonData, subjects } from '../../libs/bus/index.js';
+import { DiagonError, printEdn } from '../../libs/db/index.js';
+import { elaborationHash, type ProposalKind } from '../../libs/governance/index.js';
 import type { Message } from '../../libs/wire/index.js';
+import { encodeSignedProposal, encodeSignedVote } from '../consensus/consensus.js';
 
 export interface RelayTarget {
   subject: string;
   data: Uint8Array;
 }
 
-export function relayTarget(pool: string, msg: Message): RelayTarget | null {
+export function relayTarget(pool: string, did: string, msg: Message): RelayTarget | null {
   switch (msg.type) {
-    case 'propose':
-      return { subject: subjects.propose(pool), data: jsonData({ txData: msg.txData }) };
-    case 'vote':
-      return {
-        subject: subjects.vote(pool),
-        data: jsonData({
+    case 'propose': {
+      if (msg.signature === undefined)
+        throw new DiagonError(
+          'governance/unsigned',
+          'a proposal must be signed by its proposer (see PROTOCOL.md)',
+        );
+      const proposal = encodeSignedProposal({
+        id: '',
+        body: {
+          pool,
+          kind: (msg.kind ?? 'knowledge') as ProposalKind,
+          txData: msg.txData,
+          basisT: msg.basisT ?? 0,
+          proposer: did,
+          createdAt: msg.createdAt ?? 0,
+        },
+        signature: msg.signature,
+      });
+      return { subject: subjects.propose(pool), data: jsonData({ proposal: b64(proposal) }) };
+    }
+    case 'vote': {
+      if (msg.vote !== 'yes' && msg.vote !== 'no')
+        throw new DiagonError('governance/malformed', 'a vote is "yes" or "no"');
+      const elaboration = msg.elaboration ?? '';
+      const vote = encodeSignedVote({
+        body: {
+          pool,
           proposal: msg.proposal,
-          vote: msg.vote,
-          signature: Buffer.from(msg.signature).toString('base64'),
-        }),
-      };
+          support: msg.vote === 'yes',
+          elaborationHash: elaborationHash(elaboration),
+          voter: did,
+          at: msg.at ?? 0,
+        },
+        signature: msg.signature,
+      });
+      return { subject: subjects.vote(pool), data: jsonData({ vote: b64(vote), elaboration }) };
+    }
     case 'query':
       return {
         subject: subjects.query(pool),
@@ -39,6 +68,19 @@ export function relayTarget(pool: string, msg: Message): RelayTarget | null {
       return null;
   }
 }
+
+/** Replies of the governance subjects are JSON; the wire's Reply carries EDN. */
+export function replyText(type: Message['type'], data: Uint8Array): string {
+  const text = new TextDecoder().decode(data);
+  if (type !== 'propose' && type !== 'vote') return text;
+  try {
+    return printEdn(JSON.parse(text) as never);
+  } catch {
+    return text;
+  }
+}
+
+const b64 = (b: Uint8Array) => Buffer.from(b).toString('base64');
 
 /** The topics a client may subscribe to, and their subjects. */
 export const TOPICS = ['tx', 'proposals', 'index'] as const;

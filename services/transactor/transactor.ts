@@ -1,8 +1,9 @@
 /**
  * The transactor: the one writer of a pool.
  *
- * Fencing. At start it takes a session advisory lock on its own reserved Postgres
- * connection (`diagon.transactor.<pool>`); without it, it stays standby and retries. The
+ * Fencing. At start it takes a session advisory lock on a connection it reserves from the
+ * pool for as long as it runs (`diagon.transactor.<pool>`; size the pool for it); without
+ * the lock, it stays standby and retries. The
  * lock alone is not enough (a paused process can outlive its session), so every append
  * is also a conditional put on the pool's basis t: a writer whose basis moved is fenced
  * and steps down.
@@ -56,6 +57,7 @@ import {
   getSegments,
   type LogEntry,
   listMembers,
+  membershipHistory,
   type NewLogEntry,
   readLog,
   type Sql,
@@ -124,6 +126,36 @@ interface State {
 type Msg = { t: 'submit'; s: Submission } | { t: 'commit' };
 
 const RECENT_MAX = 10_000;
+interface Governance {
+  policy: Policy;
+  voting: string[];
+  changes: { did: string; change: 'added' | 'removed'; role: string | null; at: Date }[];
+}
+
+/**
+ * The members who could vote on a proposal made at `createdAt` (ms): the voter set is
+ * frozen when a proposal opens, so members added since do not belong to it and members
+ * removed since still do.
+ */
+export function electorate(
+  voting: readonly string[],
+  changes: Governance['changes'],
+  createdAt: number,
+): string[] {
+  const out = new Set(voting);
+  for (const c of changes) {
+    if (c.at.getTime() <= createdAt) continue;
+    if (c.change === 'added') out.delete(c.did);
+  }
+  for (const c of changes)
+    if (c.at.getTime() > createdAt && c.change === 'removed' && !voting.includes(c.did)) {
+      const before = changes.filter((x) => x.did === c.did && x.at.getTime() <= createdAt).at(-1);
+      if (before === undefined || (before.change === 'added' && before.role !== 'observer'))
+        out.add(c.did);
+    }
+  return [...out];
+}
+
 /** How long the pool's policy and members are cached for verifying certificates. */
 const GOVERNANCE_TTL_MS = 1000;
 const hex = (b: Uint8Array | null) => (b === null ? null : Buffer.from(b).toString('hex'));
@@ -289,8 +321,11 @@ export class Transactor {
       );
     const known = actor.state?.recent.get(cert.proposal.id);
     if (known !== undefined) return known;
-    const { policy, voting } = await this.governance();
-    verifyCertificate(cert, policy, { pool, members: voting });
+    const { policy, voting, changes } = await this.governance();
+    verifyCertificate(cert, policy, {
+      pool,
+      members: electorate(voting, changes, cert.proposal.body.createdAt),
+    });
     return new Promise((resolve, reject) => {
       const s: Submission = {
         bytes,
@@ -302,10 +337,10 @@ export class Transactor {
     });
   }
 
-  private gov: { at: number; value: Promise<{ policy: Policy; voting: string[] }> } | null = null;
+  private gov: { at: number; value: Promise<Governance> } | null = null;
 
   /** The pool's policy and voting members, re-read at most every GOVERNANCE_TTL_MS. */
-  private governance(): Promise<{ policy: Policy; voting: string[] }> {
+  private governance(): Promise<Governance> {
     const now = performance.now();
     if (this.gov === null || now - this.gov.at > GOVERNANCE_TTL_MS) {
       const { sql, pool } = this.o;
@@ -315,7 +350,13 @@ export class Transactor {
         const voting = (await listMembers(sql, pool))
           .filter((m) => m.role === 'member')
           .map((m) => m.did);
-        return { policy: parsePolicy(row?.policy ?? {}), voting };
+        const { threshold, proposerVotes } = (row?.policy ?? {}) as Record<string, unknown>;
+        const rule = {
+          ...(threshold === undefined ? {} : { threshold }),
+          ...(proposerVotes === undefined ? {} : { proposerVotes }),
+        };
+        const changes = await membershipHistory(sql, pool);
+        return { policy: parsePolicy(rule), voting, changes };
       })();
       this.gov = { at: now, value };
       value.catch(() => {

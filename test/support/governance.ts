@@ -27,7 +27,7 @@ export function certify(
     txData,
     basisT: opts.basisT ?? 0,
     proposer: proposer.did,
-    createdAt: Date.now() * 1000 + (counter++ % 1000), // distinct proposals for equal tx-data
+    createdAt: Date.now() - 1000 + (counter++ % 1000), // distinct proposals for equal tx-data
   });
   const votes = others.slice(0, opts.yes ?? others.length).map((k) =>
     signVote(k, {

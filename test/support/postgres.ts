@@ -16,9 +16,9 @@ export interface TestPostgres {
   drop(): Promise<void>;
 }
 
-export async function testPostgres(prefix = 't'): Promise<TestPostgres> {
+export async function testPostgres(prefix = 't', max = 4): Promise<TestPostgres> {
   const schema = `${prefix}_${randomBytes(6).toString('hex')}`;
-  const sql = await connectPostgres({ url: TEST_PG_URL, schema, max: 4 });
+  const sql = await connectPostgres({ url: TEST_PG_URL, schema, max });
   return {
     sql,
     url: TEST_PG_URL,

@@ -1,0 +1,634 @@
+/**
+ * The consensus service: proposals, signed votes, quorum, and the certificate that is the
+ * only thing the transactor accepts.
+ *
+ * Stateless replicas in one queue group (`diagon-consensus`); all state is in Postgres. A
+ * vote is counted inside a transaction that locks its proposal's row, so the replica whose
+ * vote reaches quorum is the only one that marks the proposal approved, and only it submits
+ * the certificate (the transactor is idempotent by proposal besides). A sweeper expires
+ * proposals past their TTL and resubmits approved ones a crashed replica left behind.
+ *
+ * Requests (JSON; bytes as base64):
+ *   propose  {proposal: encoded SignedProposal}        → {id, status, voters, expiresAt}
+ *   vote     {vote: encoded SignedVote, elaboration}    → {id, status, yes, no}
+ *   proposals {status?}                                 → [{id, kind, status, …}]
+ *   trust    {}                                         → [{did, trust}]
+ *   tlog     {kind: checkpoint|inclusion|consistency|leaves, …}
+ */
+import {
+  ANY,
+  type Bus,
+  ensureStream,
+  HEADER,
+  type IncomingMessage,
+  jsonData,
+  parseJson,
+  publishDurable,
+  type Subscription,
+  subjects,
+} from '../../libs/bus/index.js';
+import { DiagonError, isDiagonError, parseEdn } from '../../libs/db/index.js';
+import {
+  elaborationHash,
+  encodeCertificate,
+  makeCertificate,
+  type Policy,
+  PROPOSAL_KINDS,
+  parsePolicy,
+  proposalId,
+  quorumOutOfReach,
+  quorumReached,
+  type SignedProposal,
+  type SignedVote,
+  verifyProposal,
+  verifyVote,
+} from '../../libs/governance/index.js';
+import {
+  type CanonicalValue,
+  decodeCanonical,
+  encodeCanonical,
+  type KeyPair,
+  parseDid,
+} from '../../libs/identity/index.js';
+import {
+  addMember,
+  expireProposals,
+  getPool,
+  getProposal,
+  insertProposal,
+  insertVote,
+  listMembers,
+  listProposals,
+  listVotes,
+  logMembership,
+  type ProposalRecord,
+  removeMember,
+  type Sql,
+  updateProposal,
+  upsertPool,
+} from '../../libs/storage/index.js';
+import {
+  appendLeaf,
+  checkpoint,
+  latestCheckpoint,
+  leaves,
+  proveConsistency,
+  proveInclusion,
+} from './tlog-store.js';
+import { Trust, type TrustOptions } from './trust.js';
+
+/** The JetStream stream of proposal events of every pool. */
+export const GOVERNANCE_STREAM = 'DIAGON_GOVERNANCE';
+
+export interface ConsensusOptions {
+  sql: Sql;
+  bus: Bus;
+  /** Signs each pool's log checkpoints. */
+  logKey: KeyPair;
+  /** Proposal time-to-live unless the pool's policy says otherwise (default 24 h). */
+  ttlMs?: number;
+  sweepEveryMs?: number;
+  /** An approved proposal with no outcome after this long is resubmitted (default 30 s). */
+  resubmitAfterMs?: number;
+  submitTimeoutMs?: number;
+  trust?: Partial<TrustOptions>;
+  log?: { info(o: object, msg: string): void; warn(o: object, msg: string): void };
+}
+
+/** A pool's governance policy: the commit rule plus TTL and the minimum trust to propose. */
+export interface PoolPolicy {
+  rule: Policy;
+  ttlMs: number;
+  minTrust: number | null;
+}
+
+const b64 = (b: Uint8Array) => Buffer.from(b).toString('base64');
+const unb64 = (s: unknown, what: string): Uint8Array => {
+  if (typeof s !== 'string' || s.length > 1 << 20)
+    throw new DiagonError('consensus/bad-request', `${what} must be a base64 string`);
+  return new Uint8Array(Buffer.from(s, 'base64'));
+};
+
+export function encodeSignedProposal(p: SignedProposal): Uint8Array {
+  return encodeCanonical({ body: p.body as unknown as CanonicalValue, signature: p.signature });
+}
+
+export function decodeSignedProposal(bytes: Uint8Array): SignedProposal {
+  let v: { body?: unknown; signature?: unknown };
+  try {
+    v = decodeCanonical(bytes) as typeof v;
+  } catch (e) {
+    throw new DiagonError(
+      'consensus/bad-request',
+      `not an encoded proposal: ${(e as Error).message}`,
+    );
+  }
+  const body = v.body as SignedProposal['body'];
+  const sp = { body, signature: v.signature as Uint8Array, id: '' };
+  try {
+    sp.id = proposalId(body);
+  } catch (e) {
+    if (isDiagonError(e)) throw e;
+    throw new DiagonError('governance/malformed', 'the proposal body is malformed');
+  }
+  verifyProposal(sp);
+  return sp;
+}
+
+export function encodeSignedVote(v: SignedVote): Uint8Array {
+  return encodeCanonical({ body: v.body as unknown as CanonicalValue, signature: v.signature });
+}
+
+export function decodeSignedVote(bytes: Uint8Array): SignedVote {
+  let v: { body?: unknown; signature?: unknown };
+  try {
+    v = decodeCanonical(bytes) as typeof v;
+  } catch (e) {
+    throw new DiagonError('consensus/bad-request', `not an encoded vote: ${(e as Error).message}`);
+  }
+  const sv = { body: v.body, signature: v.signature } as SignedVote;
+  verifyVote(sv);
+  return sv;
+}
+
+export class Consensus {
+  private subs: Subscription[] = [];
+  private timer: NodeJS.Timeout | null = null;
+  readonly trust: Trust;
+  private readonly o: Required<Omit<ConsensusOptions, 'log' | 'trust'>> &
+    Pick<ConsensusOptions, 'log'>;
+
+  constructor(opts: ConsensusOptions) {
+    this.o = {
+      ttlMs: 24 * 3600_000,
+      sweepEveryMs: 1000,
+      resubmitAfterMs: 30_000,
+      submitTimeoutMs: 10_000,
+      ...opts,
+    };
+    this.trust = new Trust(opts.sql, opts.trust);
+  }
+
+  async start(): Promise<void> {
+    const { bus } = this.o;
+    await ensureStream(bus, {
+      name: GOVERNANCE_STREAM,
+      subjects: [`diagon.pool.${ANY}.proposal.>`],
+    });
+    const serve = (subject: string, f: (pool: string, m: IncomingMessage) => Promise<unknown>) =>
+      this.subs.push(
+        bus.subscribe(
+          subject,
+          async (m) => {
+            const pool = m.subject.split('.')[2]!;
+            m.respond(jsonData(await f(pool, m)));
+          },
+          { queue: 'diagon-consensus' },
+        ),
+      );
+    serve(subjects.propose(ANY), (pool, m) => this.propose(pool, m));
+    serve(subjects.vote(ANY), (pool, m) => this.vote(pool, m));
+    serve(subjects.proposals(ANY), (pool, m) => this.proposals(pool, m));
+    serve(subjects.trust(ANY), (pool) => this.trust.scores(pool));
+    serve(subjects.tlog(ANY), (pool, m) => this.tlog(pool, m));
+    await bus.flush();
+    this.timer = setInterval(
+      () =>
+        void this.sweep().catch((e: unknown) =>
+          this.o.log?.warn({ err: String(e) }, 'sweep failed'),
+        ),
+      this.o.sweepEveryMs,
+    );
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer !== null) clearInterval(this.timer);
+    for (const s of this.subs) await s.unsubscribe().catch(() => {});
+    this.subs = [];
+  }
+
+  /** The pool's policy from `pools.policy`. */
+  async policy(pool: string): Promise<PoolPolicy> {
+    const row = await getPool(this.o.sql, pool);
+    if (row === undefined)
+      throw new DiagonError('consensus/no-pool', `pool ${pool} does not exist`);
+    const { ttlMs, minTrust, ...rule } = row.policy as Record<string, unknown>;
+    return {
+      rule: parsePolicy(rule),
+      ttlMs: typeof ttlMs === 'number' && ttlMs > 0 ? ttlMs : this.o.ttlMs,
+      minTrust: typeof minTrust === 'number' ? minTrust : null,
+    };
+  }
+
+  private async propose(pool: string, m: IncomingMessage): Promise<unknown> {
+    const { proposal } = parseJson(m) as { proposal?: unknown };
+    const sp = decodeSignedProposal(unb64(proposal, 'proposal'));
+    const { body } = sp;
+    if (body.pool !== pool)
+      throw new DiagonError(
+        'governance/wrong-pool',
+        `the proposal is for pool ${body.pool}, sent to ${pool}`,
+      );
+    const sender = m.headers[HEADER.did];
+    if (sender !== undefined && sender !== body.proposer)
+      throw new DiagonError(
+        'consensus/wrong-sender',
+        `${sender} cannot propose on behalf of ${body.proposer}`,
+      );
+    checkTxData(body.kind, body.txData);
+    const policy = await this.policy(pool);
+    const members = (await listMembers(this.o.sql, pool))
+      .filter((x) => x.role === 'member')
+      .map((x) => x.did);
+    if (!members.includes(body.proposer))
+      throw new DiagonError(
+        'consensus/not-a-member',
+        `${body.proposer} is not a voting member of ${pool}`,
+      );
+    if (policy.minTrust !== null) {
+      const t = await this.trust.of(pool, body.proposer);
+      if (t < policy.minTrust)
+        throw new DiagonError(
+          'consensus/low-trust',
+          `${body.proposer} has trust ${t.toFixed(3)}, below the ${policy.minTrust} needed to propose`,
+        );
+    }
+    // The voter set is frozen now: later membership changes do not move this proposal's quorum.
+    const voters = policy.rule.proposerVotes ? members : members.filter((d) => d !== body.proposer);
+    const record = await this.o.sql.begin(async (tx) => {
+      const r = await insertProposal(tx, {
+        pool,
+        id: sp.id,
+        kind: body.kind,
+        proposer: body.proposer,
+        signed: encodeSignedProposal(sp),
+        voters: [...voters].sort(),
+        policy: { ...policy.rule, ttlMs: policy.ttlMs },
+        expiresAt: new Date(Date.now() + policy.ttlMs),
+      });
+      await appendLeaf(tx, pool, 'proposal', sp.id, { proposal: encodeSignedProposal(sp) });
+      return r;
+    });
+    await this.announce(pool, 'opened', {
+      id: sp.id,
+      kind: body.kind,
+      proposer: body.proposer,
+      voters: record.voters,
+      expiresAt: record.expiresAt.toISOString(),
+    });
+    const decided = await this.tally(pool, sp.id);
+    return {
+      id: sp.id,
+      status: decided.status,
+      voters: record.voters,
+      expiresAt: record.expiresAt.toISOString(),
+    };
+  }
+
+  private async vote(pool: string, m: IncomingMessage): Promise<unknown> {
+    const req = parseJson(m) as { vote?: unknown; elaboration?: unknown };
+    const v = decodeSignedVote(unb64(req.vote, 'vote'));
+    const elaboration = typeof req.elaboration === 'string' ? req.elaboration : '';
+    const { body } = v;
+    if (body.pool !== pool)
+      throw new DiagonError(
+        'governance/wrong-pool',
+        `the vote is for pool ${body.pool}, sent to ${pool}`,
+      );
+    const sender = m.headers[HEADER.did];
+    if (sender !== undefined && sender !== body.voter)
+      throw new DiagonError(
+        'consensus/wrong-sender',
+        `${sender} cannot vote on behalf of ${body.voter}`,
+      );
+    if (elaborationHash(elaboration) !== body.elaborationHash)
+      throw new DiagonError(
+        'consensus/elaboration-mismatch',
+        'the elaboration is not the text the vote signed',
+      );
+    await this.o.sql.begin(async (tx) => {
+      const p = await getProposal(tx, pool, body.proposal, true);
+      if (p === undefined)
+        throw new DiagonError('consensus/no-proposal', `no proposal ${body.proposal} in ${pool}`);
+      if (p.status !== 'open' || p.expiresAt.getTime() <= Date.now())
+        throw new DiagonError(
+          p.status === 'open' || p.status === 'expired' ? 'consensus/expired' : 'consensus/closed',
+          `proposal ${p.id} is ${p.status === 'open' ? 'expired' : p.status}; votes are closed`,
+        );
+      const rule = parsePolicy({
+        threshold: p.policy.threshold,
+        proposerVotes: p.policy.proposerVotes,
+      });
+      if (body.voter === p.proposer && !rule.proposerVotes)
+        throw new DiagonError(
+          'governance/self-vote',
+          'the policy of this pool refuses votes on your own proposal',
+        );
+      if (body.voter === p.proposer)
+        throw new DiagonError(
+          'consensus/duplicate-vote',
+          'your proposal already counts as your yes vote',
+        );
+      if (!p.voters.includes(body.voter))
+        throw new DiagonError(
+          'consensus/not-a-voter',
+          `${body.voter} is not in the voter set frozen when ${p.id} opened`,
+        );
+      await insertVote(tx, {
+        pool,
+        proposal: p.id,
+        voter: body.voter,
+        support: body.support,
+        signed: encodeSignedVote(v),
+        elaboration,
+      });
+      await appendLeaf(tx, pool, 'vote', `${p.id}/${body.voter}`, { vote: encodeSignedVote(v) });
+    });
+    const decided = await this.tally(pool, body.proposal);
+    return { id: body.proposal, status: decided.status, yes: decided.yes, no: decided.no };
+  }
+
+  /**
+   * Recounts a proposal under its row lock and decides it when the count allows; the
+   * replica that approves it submits the certificate.
+   */
+  private async tally(pool: string, id: string): Promise<ProposalRecord> {
+    let approvedHere = false;
+    const rec = await this.o.sql.begin(async (tx) => {
+      const p = (await getProposal(tx, pool, id, true))!;
+      if (p.status !== 'open') return p;
+      const votes = await listVotes(tx, pool, id);
+      const rule = parsePolicy({
+        threshold: p.policy.threshold,
+        proposerVotes: p.policy.proposerVotes,
+      });
+      const yes = votes.filter((v) => v.support).length + (rule.proposerVotes ? 1 : 0);
+      const no = votes.filter((v) => !v.support).length;
+      const n = p.voters.length;
+      let status: ProposalRecord['status'] = 'open';
+      if (quorumReached(yes, n, rule.threshold)) status = 'approved';
+      else if (quorumOutOfReach(no, n, rule.threshold)) status = 'rejected';
+      await updateProposal(tx, pool, id, { status, yes, no });
+      approvedHere = status === 'approved';
+      return { ...p, status, yes, no };
+    });
+    if (rec.status === 'rejected') {
+      await this.trust.settle(pool, rec, await listVotes(this.o.sql, pool, id), false);
+      await this.announce(pool, 'rejected', { id, yes: rec.yes, no: rec.no });
+    }
+    if (approvedHere) return this.execute(rec);
+    return rec;
+  }
+
+  /** Carries out an approved proposal: a certificate to the transactor, or a membership change. */
+  private async execute(p: ProposalRecord): Promise<ProposalRecord> {
+    const { sql, bus, pool } = { ...this.o, pool: p.pool };
+    const votes = await listVotes(sql, pool, p.id);
+    const sp = decodeSignedProposal(p.signed);
+    const cert = makeCertificate(
+      sp,
+      p.voters,
+      votes.map((v) => decodeSignedVote(v.signed)),
+    );
+    const certBytes = encodeCertificate(cert);
+    let outcome: Record<string, unknown>;
+    let status: 'committed' | 'failed';
+    try {
+      if (p.kind === 'membership') {
+        outcome = await this.changeMembership(pool, sp.body.txData);
+      } else {
+        const reply = await bus.request(subjects.txSubmit(pool), certBytes, {
+          timeoutMs: this.o.submitTimeoutMs,
+        });
+        outcome = parseJson(reply) as Record<string, unknown>;
+      }
+      status = 'committed';
+    } catch (e) {
+      outcome = isDiagonError(e)
+        ? { code: e.code, message: e.message }
+        : { code: 'internal', message: String(e) };
+      status = 'failed';
+      // Unreachable transactor: stay approved, the sweeper resubmits (idempotent by proposal).
+      if (
+        isDiagonError(e) &&
+        (e.code === 'bus/timeout' ||
+          e.code === 'bus/no-responders' ||
+          e.code === 'transactor/unavailable')
+      ) {
+        this.o.log?.warn(
+          { pool, id: p.id, err: e.message },
+          'transactor unavailable; will resubmit',
+        );
+        return p;
+      }
+    }
+    await sql.begin(async (tx) => {
+      await updateProposal(tx, pool, p.id, { status, outcome });
+      await appendLeaf(tx, pool, 'certificate', p.id, { certificate: certBytes });
+      if (status === 'committed')
+        await appendLeaf(tx, pool, 'commit', p.id, {
+          proposal: p.id,
+          t: Number(outcome.t ?? 0),
+          hash: typeof outcome.hash === 'string' ? outcome.hash : '',
+        });
+    });
+    await checkpoint(sql, pool, this.o.logKey);
+    await this.trust.settle(pool, p, votes, status === 'committed');
+    await this.announce(pool, status, { id: p.id, ...outcome });
+    return { ...p, status, outcome };
+  }
+
+  /** A membership proposal's tx-data: `{:add [{:did "…" :role :member}] :remove ["did…"] :policy {…}}`. */
+  private async changeMembership(pool: string, txData: string): Promise<Record<string, unknown>> {
+    const change = membershipChange(txData);
+    await this.o.sql.begin(async (tx) => {
+      for (const a of change.add) {
+        await addMember(tx, pool, { did: a.did, publicKey: parseDid(a.did), role: a.role });
+        await logMembership(tx, pool, a.did, 'added', a.role);
+      }
+      for (const d of change.remove) {
+        await removeMember(tx, pool, d);
+        await logMembership(tx, pool, d, 'removed', null);
+      }
+      if (change.policy !== null) {
+        const row = await getPool(tx, pool);
+        await upsertPool(tx, pool, { ...(row?.policy ?? {}), ...change.policy });
+      }
+    });
+    return { added: change.add.map((a) => a.did), removed: change.remove, policy: change.policy };
+  }
+
+  private async announce(
+    pool: string,
+    event: string,
+    body: Record<string, unknown>,
+  ): Promise<void> {
+    await publishDurable(
+      this.o.bus,
+      subjects.proposal(pool, event),
+      jsonData({ pool, event, ...body }),
+      {
+        msgId: `${pool}:${String(body.id)}:${event}`,
+      },
+    ).catch((e: unknown) => this.o.log?.warn({ pool, event, err: String(e) }, 'announce failed'));
+  }
+
+  /** Expires proposals past their TTL; resubmits approved ones left without an outcome. */
+  async sweep(): Promise<void> {
+    const { sql } = this.o;
+    for (const p of await expireProposals(sql)) {
+      await this.trust.settle(p.pool, p, await listVotes(sql, p.pool, p.id), false);
+      await this.announce(p.pool, 'expired', { id: p.id });
+    }
+    const stale = await sql<{ pool: string; id: string }[]>`
+      select pool, id from proposals
+      where status = 'approved' and outcome is null
+        and decided_at < now() - ${`${this.o.resubmitAfterMs} milliseconds`}::interval`;
+    for (const s of stale) {
+      const p = await getProposal(sql, s.pool, s.id);
+      if (p !== undefined) await this.execute(p);
+    }
+  }
+
+  private async proposals(pool: string, m: IncomingMessage): Promise<unknown> {
+    const { status } = parseJson(m) as { status?: ProposalRecord['status'] };
+    return (await listProposals(this.o.sql, pool, status)).map((p) => ({
+      id: p.id,
+      kind: p.kind,
+      proposer: p.proposer,
+      status: p.status,
+      yes: p.yes,
+      no: p.no,
+      voters: p.voters,
+      openedAt: p.openedAt.toISOString(),
+      expiresAt: p.expiresAt.toISOString(),
+      outcome: p.outcome,
+    }));
+  }
+
+  private async tlog(pool: string, m: IncomingMessage): Promise<unknown> {
+    const r = parseJson(m) as {
+      kind?: string;
+      index?: number;
+      size?: number;
+      from?: number;
+      to?: number;
+    };
+    const { sql } = this.o;
+    const int = (x: unknown, what: string) => {
+      if (!Number.isSafeInteger(x) || (x as number) < 0)
+        throw new DiagonError('consensus/bad-request', `${what} must be a whole number`);
+      return x as number;
+    };
+    switch (r.kind) {
+      case 'checkpoint':
+        return { checkpoint: await latestCheckpoint(sql, pool) };
+      case 'inclusion':
+        return {
+          proof: (await proveInclusion(sql, pool, int(r.index, 'index'), int(r.size, 'size'))).map(
+            b64,
+          ),
+        };
+      case 'consistency':
+        return {
+          proof: (await proveConsistency(sql, pool, int(r.from, 'from'), int(r.to, 'to'))).map(b64),
+        };
+      case 'leaves':
+        return (await leaves(sql, pool, r.from ?? 0)).map((l) => ({
+          idx: l.idx,
+          kind: l.kind,
+          ref: l.ref,
+          leaf: b64(l.leaf),
+        }));
+      default:
+        throw new DiagonError(
+          'consensus/bad-request',
+          'kind must be checkpoint, inclusion, consistency or leaves',
+        );
+    }
+  }
+}
+
+/** Refuses tx-data the proposal's kind cannot carry, before anyone votes on it. */
+function checkTxData(kind: string, txData: string): void {
+  if (!(PROPOSAL_KINDS as readonly string[]).includes(kind))
+    throw new DiagonError(
+      'consensus/bad-kind',
+      `kind ${kind} is not one of ${PROPOSAL_KINDS.join(', ')}`,
+    );
+  if (kind === 'membership') {
+    membershipChange(txData);
+    return;
+  }
+  let forms: unknown;
+  try {
+    forms = parseEdn(txData);
+  } catch (e) {
+    throw new DiagonError(
+      'consensus/bad-tx-data',
+      `the tx-data is not EDN: ${(e as Error).message}`,
+    );
+  }
+  if (!Array.isArray(forms))
+    throw new DiagonError(
+      'consensus/bad-tx-data',
+      'tx-data is an EDN vector of operations and entity maps',
+    );
+  if (kind === 'prune') {
+    const retracting = (f: unknown) =>
+      Array.isArray(f) && /^:?db(\.fn)?\/retract(Entity)?$/.test(String(f[0]));
+    if (!forms.every(retracting))
+      throw new DiagonError(
+        'consensus/bad-tx-data',
+        'a prune proposal only retracts ([:db/retract …] or [:db/retractEntity …])',
+      );
+  }
+}
+
+interface MembershipChange {
+  add: { did: string; role: 'member' | 'observer' }[];
+  remove: string[];
+  policy: Record<string, unknown> | null;
+}
+
+/** The membership change a proposal's tx-data describes (JSON or EDN-as-JSON shape). */
+export function membershipChange(txData: string): MembershipChange {
+  let v: unknown;
+  try {
+    v = JSON.parse(txData);
+  } catch {
+    throw new DiagonError(
+      'consensus/bad-tx-data',
+      'a membership proposal carries JSON: {"add": [{"did", "role"}], "remove": [did], "policy": {…}}',
+    );
+  }
+  const o = v as { add?: unknown; remove?: unknown; policy?: unknown };
+  const add = Array.isArray(o.add) ? o.add : [];
+  const remove = Array.isArray(o.remove) ? o.remove : [];
+  const out: MembershipChange = { add: [], remove: [], policy: null };
+  for (const a of add as { did?: unknown; role?: unknown }[]) {
+    if (typeof a?.did !== 'string')
+      throw new DiagonError('consensus/bad-tx-data', 'each added member needs a did');
+    parseDid(a.did);
+    out.add.push({ did: a.did, role: a.role === 'observer' ? 'observer' : 'member' });
+  }
+  for (const d of remove) {
+    if (typeof d !== 'string') throw new DiagonError('consensus/bad-tx-data', 'remove lists DIDs');
+    out.remove.push(d);
+  }
+  if (o.policy !== undefined) {
+    if (o.policy === null || typeof o.policy !== 'object')
+      throw new DiagonError('consensus/bad-tx-data', 'policy is an object');
+    const { ttlMs, minTrust, ...rule } = o.policy as Record<string, unknown>;
+    parsePolicy(rule);
+    out.policy = {
+      ...rule,
+      ...(ttlMs === undefined ? {} : { ttlMs }),
+      ...(minTrust === undefined ? {} : { minTrust }),
+    };
+  }
+  if (out.add.length + out.remove.length === 0 && out.policy === null)
+    throw new DiagonError('consensus/bad-tx-data', 'the membership proposal changes nothing');
+  return out;
+}

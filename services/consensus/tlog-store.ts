@@ -1,0 +1,112 @@
+/**
+ * The governance log of a pool in Postgres: leaves (`tlog_leaves`, appended under a
+ * per-pool advisory lock inside the caller's transaction, so a decision and its leaf
+ * commit together) and signed checkpoints (`tlog_checkpoints`). Proofs are computed from
+ * the stored leaf hashes (O(n) per proof: fine for pools of governance decisions, not for
+ * a log of millions of leaves — a subtree-hash table would be the next step).
+ */
+
+import type { CanonicalValue, KeyPair } from '../../libs/identity/index.js';
+import type { Sql, TxSql } from '../../libs/storage/index.js';
+import {
+  consistencyProof,
+  encodeLeaf,
+  formatCheckpoint,
+  inclusionProof,
+  type LEAF_KINDS,
+  leafHash,
+  poolOrigin,
+  rootFromLeafHashes,
+  signCheckpoint,
+} from '../../libs/tlog/index.js';
+
+export type LeafKind = (typeof LEAF_KINDS)[number];
+
+/** Appends a leaf; returns its index. Call inside a transaction. */
+export async function appendLeaf(
+  tx: TxSql,
+  pool: string,
+  kind: LeafKind,
+  ref: string,
+  body: CanonicalValue,
+): Promise<number> {
+  await tx`select pg_advisory_xact_lock(hashtext(${`diagon.tlog.${pool}`}))`;
+  const [r] = await tx<{ next: number }[]>`
+    select coalesce(max(idx) + 1, 0)::bigint as next from tlog_leaves where pool = ${pool}`;
+  const idx = r!.next;
+  const leaf = encodeLeaf({ kind, pool, body });
+  await tx`
+    insert into tlog_leaves (pool, idx, kind, ref, leaf, leaf_hash)
+    values (${pool}, ${idx}, ${kind}, ${ref}, ${Buffer.from(leaf)}, ${Buffer.from(leafHash(leaf))})`;
+  return idx;
+}
+
+export async function leafHashes(
+  sql: Sql | TxSql,
+  pool: string,
+  size?: number,
+): Promise<Uint8Array[]> {
+  const rows = await sql<{ leaf_hash: Uint8Array }[]>`
+    select leaf_hash from tlog_leaves where pool = ${pool} and idx < ${size ?? Number.MAX_SAFE_INTEGER}
+    order by idx`;
+  return rows.map((r) => new Uint8Array(r.leaf_hash));
+}
+
+export interface StoredLeaf {
+  idx: number;
+  kind: string;
+  ref: string;
+  leaf: Uint8Array;
+}
+
+export async function leaves(
+  sql: Sql | TxSql,
+  pool: string,
+  from = 0,
+  limit = 10_000,
+): Promise<StoredLeaf[]> {
+  const rows = await sql<{ idx: number; kind: string; ref: string; leaf: Uint8Array }[]>`
+    select idx, kind, ref, leaf from tlog_leaves where pool = ${pool} and idx >= ${from}
+    order by idx limit ${limit}`;
+  return rows.map((r) => ({ ...r, leaf: new Uint8Array(r.leaf) }));
+}
+
+/** Signs a checkpoint of the pool's current tree with the log key and stores it. */
+export async function checkpoint(sql: Sql, pool: string, key: KeyPair): Promise<string> {
+  const hashes = await leafHashes(sql, pool);
+  const origin = poolOrigin(pool);
+  const note = signCheckpoint(
+    formatCheckpoint({ origin, size: hashes.length, rootHash: rootFromLeafHashes(hashes) }),
+    key,
+    origin,
+  );
+  await sql`
+    insert into tlog_checkpoints (pool, size, root, note)
+    values (${pool}, ${hashes.length}, ${Buffer.from(rootFromLeafHashes(hashes))}, ${note})
+    on conflict (pool, size) do nothing`;
+  return note;
+}
+
+export async function latestCheckpoint(sql: Sql | TxSql, pool: string): Promise<string | null> {
+  const [r] = await sql<{ note: string }[]>`
+    select note from tlog_checkpoints where pool = ${pool} order by size desc limit 1`;
+  return r?.note ?? null;
+}
+
+export async function proveInclusion(
+  sql: Sql,
+  pool: string,
+  index: number,
+  size: number,
+): Promise<Uint8Array[]> {
+  return inclusionProof(index, size, await leafHashes(sql, pool, size));
+}
+
+export async function proveConsistency(
+  sql: Sql,
+  pool: string,
+  from: number,
+  to: number,
+): Promise<Uint8Array[]> {
+  return consistencyProof(from, to, await leafHashes(sql, pool, to));
+}
