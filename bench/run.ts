@@ -8,6 +8,7 @@ const BENCHES: Record<string, () => Promise<{ run: () => unknown }>> = {
   query: () => import('./query.js'),
   auth: () => import('./auth.js'),
   durable: () => import('./durable.js'),
+  consensus: () => import('./consensus.js'),
 };
 
 async function main(): Promise<void> {
