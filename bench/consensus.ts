@@ -53,11 +53,19 @@ const pct = (xs: number[], p: number) => {
 export async function run(): Promise<void> {
   const keys = [KeyPair.generate(), KeyPair.generate(), KeyPair.generate()] as const;
   // 1. Votes verified per second.
+  const target = signProposal(keys[0], {
+    pool: 'bench',
+    kind: 'knowledge',
+    txData: '[]',
+    basisT: 0,
+    proposer: keys[0].did,
+    createdAt: 0,
+  }).id;
   const votes = Array.from({ length: 2000 }, (_, i) =>
     encodeSignedVote(
       signVote(keys[1], {
         pool: 'bench',
-        proposal: `bafy${i}`,
+        proposal: target,
         support: true,
         elaborationHash: elaborationHash('ok'),
         voter: keys[1].did,
