@@ -459,19 +459,20 @@ export class Consensus {
     return { added: change.add.map((a) => a.did), removed: change.remove, policy: change.policy };
   }
 
-  private async announce(
-    pool: string,
-    event: string,
-    body: Record<string, unknown>,
-  ): Promise<void> {
-    await publishDurable(
+  /** Publishes a proposal event (not awaited by the decision: the stream dedupes retries). */
+  private announce(pool: string, event: string, body: Record<string, unknown>): Promise<void> {
+    const sent = publishDurable(
       this.o.bus,
       subjects.proposal(pool, event),
       jsonData({ pool, event, ...body }),
       {
         msgId: `${pool}:${String(body.id)}:${event}`,
       },
-    ).catch((e: unknown) => this.o.log?.warn({ pool, event, err: String(e) }, 'announce failed'));
+    ).then(
+      () => {},
+      (e: unknown) => this.o.log?.warn({ pool, event, err: String(e) }, 'announce failed'),
+    );
+    return Promise.resolve(void sent);
   }
 
   /** Expires proposals past their TTL; resubmits approved ones left without an outcome. */

@@ -15,8 +15,8 @@ import {
   inclusionProof,
   type LEAF_KINDS,
   leafHash,
+  MerkleLog,
   poolOrigin,
-  rootFromLeafHashes,
   signCheckpoint,
 } from '../../libs/tlog/index.js';
 
@@ -71,18 +71,29 @@ export async function leaves(
   return rows.map((r) => ({ ...r, leaf: new Uint8Array(r.leaf) }));
 }
 
+/** Per pool, the tree as far as this process has read it: only new leaves are read again. */
+const trees = new Map<string, MerkleLog>();
+
 /** Signs a checkpoint of the pool's current tree with the log key and stores it. */
 export async function checkpoint(sql: Sql, pool: string, key: KeyPair): Promise<string> {
-  const hashes = await leafHashes(sql, pool);
+  let tree = trees.get(pool) ?? new MerkleLog();
+  const rows = await sql<{ idx: number; leaf_hash: Uint8Array }[]>`
+    select idx, leaf_hash from tlog_leaves where pool = ${pool} and idx >= ${tree.size} order by idx`;
+  if (rows.some((r, i) => r.idx !== tree.size + i)) tree = new MerkleLog(); // a gap: start over
+  if (tree.size === 0 && rows[0]?.idx !== 0) {
+    for (const h of await leafHashes(sql, pool)) tree.append(h);
+  } else for (const r of rows) tree.append(new Uint8Array(r.leaf_hash));
+  trees.set(pool, tree);
   const origin = poolOrigin(pool);
+  const root = tree.root();
   const note = signCheckpoint(
-    formatCheckpoint({ origin, size: hashes.length, rootHash: rootFromLeafHashes(hashes) }),
+    formatCheckpoint({ origin, size: tree.size, rootHash: root }),
     key,
     origin,
   );
   await sql`
     insert into tlog_checkpoints (pool, size, root, note)
-    values (${pool}, ${hashes.length}, ${Buffer.from(rootFromLeafHashes(hashes))}, ${note})
+    values (${pool}, ${tree.size}, ${Buffer.from(root)}, ${note})
     on conflict (pool, size) do nothing`;
   return note;
 }
