@@ -7,6 +7,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { rng } from '../bench/harness.js';
 import { jsonData, parseJson, subjects } from '../libs/bus/index.js';
 import {
   type Db,
@@ -231,7 +232,7 @@ describe('a peer against an in-memory database fed the same transactions', () =>
     try {
       let mem: Db = emptyDb().with(SCHEMA).dbAfter;
       await submit(pool, SCHEMA);
-      const rnd = mulberry(7);
+      const rnd = rng(7);
       const queries = [
         '[:find ?n ?a :where [?e :name ?n] [?e :age ?a]]',
         '[:find ?n1 ?n2 :where [?a :friend ?b] [?a :name ?n1] [?b :name ?n2]]',
@@ -266,17 +267,6 @@ describe('a peer against an in-memory database fed the same transactions', () =>
     }
   });
 });
-
-function mulberry(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 describe('garbage collection', () => {
   it('never deletes a segment reachable from a kept root, whatever the history and retention (property)', async () => {

@@ -3,14 +3,7 @@
  * stops the service with one message listing every problem and the variable to fix.
  */
 import { z } from 'zod';
-import {
-  envHelp,
-  envInt,
-  envVar,
-  loadEnv,
-  POSTGRES_URL,
-  SCHEMA_NAME,
-} from '../../libs/common/env.js';
+import { envInt, envVar, loadEnv, POSTGRES_URL, SCHEMA_NAME } from '../../libs/common/env.js';
 
 const int = envInt;
 const positive = z.coerce.number().positive();
@@ -130,13 +123,4 @@ export function loadAuthConfig(env: Record<string, string | undefined> = process
     rateDid: { perSecond: c.AUTH_RATE_DID_PER_S, burst: c.AUTH_RATE_DID_BURST },
     drainTimeoutMs: c.AUTH_DRAIN_TIMEOUT_MS,
   };
-}
-
-/** `--help` text: every variable with its default. */
-export function authHelp(): string {
-  return envHelp(
-    'diagon auth — the TCP/HTTP edge: authenticates members and relays their requests to NATS.',
-    'node dist/services/auth/main.js [--help]',
-    AUTH_ENV,
-  );
 }

@@ -1,20 +1,7 @@
-/**
- * The indexer process: configuration from the environment (`--help`), Postgres (migrated),
- * NATS with JetStream; serves queries and merges indexes for its pools; SIGTERM stops it.
- */
-import { pino } from 'pino';
+/** The indexer process (`--help` lists its variables). */
 import { z } from 'zod';
-import { connectNats } from '../../libs/bus/index.js';
-import {
-  envHelp,
-  envInt,
-  envVar,
-  loadEnv,
-  POSTGRES_URL,
-  SCHEMA_NAME,
-} from '../../libs/common/env.js';
-import { isDiagonError } from '../../libs/db/errors.js';
-import { connectPostgres, migrate } from '../../libs/storage/index.js';
+import { envInt, envVar, POSTGRES_URL, SCHEMA_NAME } from '../../libs/common/env.js';
+import { runService } from '../../libs/common/service.js';
 import { Indexer } from './indexer.js';
 
 export const INDEXER_ENV = {
@@ -50,50 +37,27 @@ export const INDEXER_ENV = {
   ),
 };
 
-async function main(): Promise<void> {
-  if (process.argv.includes('--help') || process.argv.includes('-h')) {
-    console.log(
-      envHelp(
-        'diagon indexer — folds committed transactions, merges index segments, answers queries.',
-        'node dist/services/indexer/main.js [--help]',
-        INDEXER_ENV,
-      ),
-    );
-    return;
-  }
-  const c = loadEnv('indexer', INDEXER_ENV);
-  const log = pino({ name: 'indexer' });
-  const sql = await connectPostgres({ url: c.DATABASE_URL, schema: c.DIAGON_SCHEMA });
-  await migrate(sql);
-  const bus = await connectNats({ url: c.NATS_URL, name: 'diagon-indexer' });
-  const pools = c.INDEXER_POOLS.split(',')
-    .map((p) => p.trim())
-    .filter((p) => p !== '');
-  const indexer = new Indexer({
-    sql,
-    bus,
-    ...(pools.length > 0 ? { pools } : {}),
-    ...(c.INDEXER_REPLICA !== '' ? { replica: c.INDEXER_REPLICA } : {}),
-    mergeEveryDatoms: c.INDEX_MERGE_DATOMS,
-    mergeEveryMs: c.INDEX_MERGE_MS,
-    keepRoots: c.INDEX_KEEP_ROOTS,
-    gcEveryMs: c.GC_EVERY_MS,
-    gcGraceMs: c.GC_GRACE_MS,
-    log,
-  });
-  await indexer.start();
-  const stop = async (signal: string) => {
-    log.info({ signal }, 'stopping');
-    await indexer.stop();
-    await bus.drain();
-    await sql.end({ timeout: 5 });
-    process.exit(0);
-  };
-  process.once('SIGTERM', () => void stop('SIGTERM'));
-  process.once('SIGINT', () => void stop('SIGINT'));
-}
-
-main().catch((e: unknown) => {
-  console.error(isDiagonError(e) ? e.message : e);
-  process.exit(1);
+runService({
+  name: 'indexer',
+  title: 'folds committed transactions, merges index segments, answers queries.',
+  env: INDEXER_ENV,
+  async start({ config: c, log, sql, bus }) {
+    const pools = c.INDEXER_POOLS.split(',')
+      .map((p) => p.trim())
+      .filter((p) => p !== '');
+    const indexer = new Indexer({
+      sql,
+      bus,
+      ...(pools.length > 0 ? { pools } : {}),
+      ...(c.INDEXER_REPLICA !== '' ? { replica: c.INDEXER_REPLICA } : {}),
+      mergeEveryDatoms: c.INDEX_MERGE_DATOMS,
+      mergeEveryMs: c.INDEX_MERGE_MS,
+      keepRoots: c.INDEX_KEEP_ROOTS,
+      gcEveryMs: c.GC_EVERY_MS,
+      gcGraceMs: c.GC_GRACE_MS,
+      log,
+    });
+    await indexer.start();
+    return indexer;
+  },
 });

@@ -1,20 +1,7 @@
-/**
- * The transactor process for one pool: configuration from the environment (`--help`),
- * Postgres (migrated), NATS; standby until it holds the pool's fence; SIGTERM stops it.
- */
-import { pino } from 'pino';
+/** The transactor process for one pool (`--help` lists its variables). */
 import { z } from 'zod';
-import { connectNats } from '../../libs/bus/index.js';
-import {
-  envHelp,
-  envInt,
-  envVar,
-  loadEnv,
-  POSTGRES_URL,
-  SCHEMA_NAME,
-} from '../../libs/common/env.js';
-import { isDiagonError } from '../../libs/db/errors.js';
-import { connectPostgres, migrate } from '../../libs/storage/index.js';
+import { envInt, envVar, POSTGRES_URL, SCHEMA_NAME } from '../../libs/common/env.js';
+import { runService } from '../../libs/common/service.js';
 import { Transactor } from './transactor.js';
 
 export const TRANSACTOR_ENV = {
@@ -40,47 +27,21 @@ export const TRANSACTOR_ENV = {
   ),
 };
 
-async function main(): Promise<void> {
-  if (process.argv.includes('--help') || process.argv.includes('-h')) {
-    console.log(
-      envHelp(
-        'diagon transactor — the one writer of a pool: verifies certificates, applies, logs, publishes.',
-        'node dist/services/transactor/main.js [--help]',
-        TRANSACTOR_ENV,
-      ),
-    );
-    return;
-  }
-  const c = loadEnv('transactor', TRANSACTOR_ENV);
-  const log = pino({ name: 'transactor', base: { pool: c.TRANSACTOR_POOL } });
-  const sql = await connectPostgres({ url: c.DATABASE_URL, schema: c.DIAGON_SCHEMA });
-  await migrate(sql);
-  const bus = await connectNats({
-    url: c.NATS_URL,
-    name: `diagon-transactor-${c.TRANSACTOR_POOL}`,
-  });
-  const transactor = new Transactor({
-    pool: c.TRANSACTOR_POOL,
-    sql,
-    bus,
-    batchMax: c.TX_BATCH_MAX,
-    batchDelayMs: c.TX_BATCH_DELAY_MS,
-    fenceRetryMs: c.TX_FENCE_RETRY_MS,
-    log,
-  });
-  await transactor.start();
-  const stop = async (signal: string) => {
-    log.info({ signal }, 'stopping');
-    await transactor.stop();
-    await bus.drain();
-    await sql.end({ timeout: 5 });
-    process.exit(0);
-  };
-  process.once('SIGTERM', () => void stop('SIGTERM'));
-  process.once('SIGINT', () => void stop('SIGINT'));
-}
-
-main().catch((e: unknown) => {
-  console.error(isDiagonError(e) ? e.message : e);
-  process.exit(1);
+runService({
+  name: 'transactor',
+  title: 'the one writer of a pool: verifies certificates, applies, logs, publishes.',
+  env: TRANSACTOR_ENV,
+  async start({ config: c, log, sql, bus }) {
+    const transactor = new Transactor({
+      pool: c.TRANSACTOR_POOL,
+      sql,
+      bus,
+      batchMax: c.TX_BATCH_MAX,
+      batchDelayMs: c.TX_BATCH_DELAY_MS,
+      fenceRetryMs: c.TX_FENCE_RETRY_MS,
+      log: log.child({ pool: c.TRANSACTOR_POOL }),
+    });
+    await transactor.start();
+    return transactor;
+  },
 });

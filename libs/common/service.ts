@@ -1,0 +1,73 @@
+/**
+ * The shape every service process shares: `--help` prints its variables; otherwise the
+ * configuration is validated, Postgres is connected and migrated, NATS is connected, the
+ * service starts, and SIGTERM or SIGINT stops it, drains the bus and closes Postgres. A
+ * failure at start prints the error's message (a DiagonError says what to fix) and exits 1.
+ */
+import { pino } from 'pino';
+import { type Bus, connectNats } from '../bus/index.js';
+import { isDiagonError } from '../db/errors.js';
+import { connectPostgres, migrate, type Sql } from '../storage/index.js';
+import { type EnvSpec, type EnvValues, envHelp, loadEnv } from './env.js';
+
+/** The variables every service that uses Postgres and NATS has. */
+export interface ServiceEnv {
+  DATABASE_URL: string;
+  DIAGON_SCHEMA: string;
+  NATS_URL: string;
+}
+
+export interface ServiceContext<C> {
+  config: C;
+  log: pino.Logger;
+  sql: Sql;
+  bus: Bus;
+}
+
+export interface ServiceDefinition<S extends EnvSpec> {
+  /** e.g. `transactor`: names the logger, the NATS connection and the command. */
+  name: string;
+  /** One line: what the service does. */
+  title: string;
+  env: S;
+  /** Starts the service; resolves with what stops it. */
+  start(ctx: ServiceContext<EnvValues<S>>): Promise<{ stop(): Promise<void> }>;
+}
+
+export function runService<S extends EnvSpec>(def: ServiceDefinition<S>): void {
+  const main = async () => {
+    if (process.argv.includes('--help') || process.argv.includes('-h')) {
+      console.log(
+        envHelp(
+          `diagon ${def.name} — ${def.title}`,
+          `node dist/services/${def.name}/main.js [--help]`,
+          def.env,
+        ),
+      );
+      return;
+    }
+    const config = loadEnv(def.name, def.env);
+    const env = config as unknown as ServiceEnv;
+    const log = pino({ name: def.name });
+    const sql = await connectPostgres({ url: env.DATABASE_URL, schema: env.DIAGON_SCHEMA });
+    await migrate(sql);
+    const bus = await connectNats({ url: env.NATS_URL, name: `diagon-${def.name}` });
+    const service = await def.start({ config, log, sql, bus });
+    let stopping = false;
+    const stop = async (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      log.info({ signal }, 'stopping');
+      await service.stop();
+      await bus.drain();
+      await sql.end({ timeout: 5 });
+      process.exit(0);
+    };
+    process.once('SIGTERM', () => void stop('SIGTERM'));
+    process.once('SIGINT', () => void stop('SIGINT'));
+  };
+  main().catch((e: unknown) => {
+    console.error(isDiagonError(e) ? e.message : e);
+    process.exit(1);
+  });
+}
