@@ -49,15 +49,40 @@ export const DEFAULT_MAX_DEPTH = 64;
 const CID_TAG = 42;
 const MAX_U64 = 2n ** 64n - 1n;
 const MIN_N64 = -(2n ** 64n);
-const LONE_SURROGATE = /\p{Surrogate}/u;
 const utf8 = new TextEncoder();
 const strictUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** A growable byte buffer for the encoder. */
 class Writer {
-  private buf = new Uint8Array(256);
-  private view = new DataView(this.buf.buffer);
+  private buf: Uint8Array;
+  private view: DataView;
   length = 0;
+
+  constructor(size = 256) {
+    this.buf = new Uint8Array(size);
+    this.view = new DataView(this.buf.buffer);
+  }
+
+  /** A text string (major type 3), well-formed: ASCII is copied byte by byte. */
+  text(s: string): void {
+    const n = s.length;
+    let ascii = true;
+    for (let i = 0; i < n; i++)
+      if (s.charCodeAt(i) > 0x7f) {
+        ascii = false;
+        break;
+      }
+    if (!ascii) {
+      const b = utf8.encode(s);
+      this.head(3, b.length);
+      this.bytes(b);
+      return;
+    }
+    this.head(3, n);
+    this.reserve(n);
+    for (let i = 0; i < n; i++) this.buf[this.length + i] = s.charCodeAt(i);
+    this.length += n;
+  }
 
   private reserve(n: number): void {
     if (this.length + n <= this.buf.length) return;
@@ -110,11 +135,21 @@ class Writer {
   }
 }
 
-function unsupported(path: string, what: string, hint: string): DiagonError {
+/**
+ * Where the encoder is, as a stack of `.key` / `[i]` steps: joined into `$.a[0]` only for
+ * an error message, so encoding builds no path strings.
+ */
+type Path = string[];
+const pathText = (path: Path) => `$${path.join('')}`;
+
+function unsupported(path: Path, what: string, hint: string): DiagonError {
+  const at = pathText(path);
   return new DiagonError(
     'canonical/unsupported',
-    `cannot encode ${what} at ${path} canonically: ${hint}`,
-    { path },
+    `cannot encode ${what} at ${at} canonically: ${hint}`,
+    {
+      path: at,
+    },
   );
 }
 
@@ -129,22 +164,36 @@ function isPlainObject(x: object): x is { readonly [key: string]: CanonicalValue
   return proto === Object.prototype || proto === null;
 }
 
-function encodeInteger(w: Writer, n: number | bigint, path: string): void {
+function encodeInteger(w: Writer, n: number | bigint, path: Path): void {
   if (typeof n === 'bigint' && (n > MAX_U64 || n < MIN_N64))
     throw unsupported(path, `the bigint ${n}`, 'integers are limited to 64 bits (-2^64 .. 2^64-1)');
   if (n >= 0) w.head(0, n);
   else w.head(1, typeof n === 'bigint' ? -1n - n : -1 - n);
 }
 
-function encodeString(w: Writer, s: string, path: string): void {
-  if (LONE_SURROGATE.test(s))
+function encodeString(w: Writer, s: string, path: Path): void {
+  // String.prototype.isWellFormed (Node 20; not in TypeScript's ES2023 lib).
+  if (!(s as string & { isWellFormed(): boolean }).isWellFormed())
     throw unsupported(path, 'a string with a lone surrogate', 'it has no UTF-8 encoding');
-  const b = utf8.encode(s);
-  w.head(3, b.length);
-  w.bytes(b);
+  w.text(s);
 }
 
-function encodeValue(w: Writer, v: unknown, path: string, depth: number, maxDepth: number): void {
+/** The encoded bytes of map keys: keys repeat across values, so each is encoded once. */
+const KEY_CACHE_MAX = 4096;
+const keyCache = new Map<string, Uint8Array>();
+
+function keyBytes(k: string, path: Path): Uint8Array {
+  let b = keyCache.get(k);
+  if (b === undefined) {
+    const kw = new Writer(k.length + 9);
+    encodeString(kw, k, path);
+    b = kw.result();
+    if (keyCache.size < KEY_CACHE_MAX) keyCache.set(k, b);
+  }
+  return b;
+}
+
+function encodeValue(w: Writer, v: unknown, path: Path, depth: number, maxDepth: number): void {
   switch (typeof v) {
     case 'boolean':
       w.head(7, v ? 21 : 20);
@@ -207,38 +256,47 @@ function encodeValue(w: Writer, v: unknown, path: string, depth: number, maxDept
 function encodeArray(
   w: Writer,
   v: readonly unknown[],
-  path: string,
+  path: Path,
   depth: number,
   maxDepth: number,
 ): void {
   w.head(4, v.length);
-  for (let i = 0; i < v.length; i++) encodeValue(w, v[i], `${path}[${i}]`, depth + 1, maxDepth);
+  for (let i = 0; i < v.length; i++) {
+    path.push(`[${i}]`);
+    encodeValue(w, v[i], path, depth + 1, maxDepth);
+    path.pop();
+  }
 }
 
 function encodeMap(
   w: Writer,
   v: { readonly [key: string]: CanonicalValue },
-  path: string,
+  path: Path,
   depth: number,
   maxDepth: number,
 ): void {
-  const keys = Object.keys(v).map((k) => {
-    const kw = new Writer();
-    encodeString(kw, k, `${path}.${k}`);
-    return { key: k, bytes: kw.result() };
-  });
+  const names = Object.keys(v);
+  const keys: { key: string; bytes: Uint8Array }[] = new Array(names.length);
+  for (let i = 0; i < names.length; i++) {
+    const key = names[i]!;
+    path.push(`.${key}`);
+    keys[i] = { key, bytes: keyBytes(key, path) };
+    path.pop();
+  }
   keys.sort((a, b) => compareBytes(a.bytes, b.bytes));
   w.head(5, keys.length);
   for (const { key, bytes } of keys) {
     w.bytes(bytes);
-    encodeValue(w, v[key], `${path}.${key}`, depth + 1, maxDepth);
+    path.push(`.${key}`);
+    encodeValue(w, v[key], path, depth + 1, maxDepth);
+    path.pop();
   }
 }
 
 /** The canonical CBOR bytes of `value` (see the module comment for the mapping). */
 export function encodeCanonical(value: CanonicalValue, opts: CanonicalOptions = {}): Uint8Array {
   const w = new Writer();
-  encodeValue(w, value, '$', 0, opts.maxDepth ?? DEFAULT_MAX_DEPTH);
+  encodeValue(w, value, [], 0, opts.maxDepth ?? DEFAULT_MAX_DEPTH);
   return w.result();
 }
 

@@ -42,8 +42,20 @@ export function checkPoolName(pool: string): void {
 
 const utf8 = new TextEncoder();
 
-/** `diagon/v1/<kind>/<pool>\0` as bytes. */
+const prefixes = new Map<string, Uint8Array>();
+
+/** `diagon/v1/<kind>/<pool>\0` as bytes (checked and encoded once per kind and pool). */
 export function domainPrefix(kind: string, pool: string): Uint8Array {
+  const key = `${kind}/${pool}`;
+  let p = prefixes.get(key);
+  if (p === undefined) {
+    p = makePrefix(kind, pool);
+    if (prefixes.size < 10_000) prefixes.set(key, p);
+  }
+  return p;
+}
+
+function makePrefix(kind: string, pool: string): Uint8Array {
   if (!isKindName(kind))
     throw new DiagonError(
       'identity/bad-kind',
