@@ -35,12 +35,19 @@ function isRememberedDid(text: string): boolean {
   return true;
 }
 
+/** Canonical CIDs seen, for the same reason: every vote names its proposal's. */
+const canonicalCids = new Set<string>();
+
 function isCanonicalCid(text: string): boolean {
+  if (canonicalCids.has(text)) return true;
   try {
-    return parseContentId(text).toString() === text;
+    if (parseContentId(text).toString() !== text) return false;
   } catch {
     return false;
   }
+  if (canonicalCids.size >= MAX_REMEMBERED_DIDS) canonicalCids.clear();
+  canonicalCids.add(text);
+  return true;
 }
 
 /** Listing every problem would let hostile input make the message huge. */

@@ -51,6 +51,19 @@ export function formatDid(publicKey: Uint8Array): string {
  * key type, `identity/bad-public-key` for a key the strict check refuses.
  */
 export function parseDid(did: string): Uint8Array {
+  const known = typeof did === 'string' ? parsed.get(did) : undefined;
+  if (known !== undefined) return known.slice();
+  const key = parseDidUncached(did);
+  if (parsed.size >= MAX_PARSED) parsed.clear();
+  parsed.set(did, key.slice());
+  return key;
+}
+
+/** DIDs parsed already (validity and key depend on the text alone), bounded. */
+const parsed = new Map<string, Uint8Array>();
+const MAX_PARSED = 10_000;
+
+function parseDidUncached(did: string): Uint8Array {
   if (typeof did !== 'string') throw badDid(String(did), 'a DID is a string');
   if (did.length > MAX_DID_LENGTH) throw badDid(did.slice(0, 64), 'it is too long');
   if (!did.startsWith('did:')) throw badDid(did, 'a DID starts with "did:" (e.g. did:key:z6Mk...)');
