@@ -141,9 +141,24 @@ describe('proposals and votes', () => {
     expect(s.outcome).toMatchObject({ t: 1, proposal: p.id });
     const [entry] = await readLog(pg.sql, pool, 0);
     expect(entry!.proposal).toBe(p.id);
-    const { checkpoint } = parseJson(
-      await nats.bus.request(subjects.tlog(pool), jsonData({ kind: 'checkpoint' })),
-    ) as { checkpoint: string };
+    // The checkpoint is signed right after the answer: wait for the one of all five leaves.
+    let checkpoint = '';
+    await expect
+      .poll(async () => {
+        checkpoint =
+          (
+            parseJson(
+              await nats.bus.request(subjects.tlog(pool), jsonData({ kind: 'checkpoint' })),
+            ) as {
+              checkpoint: string | null;
+            }
+          ).checkpoint ?? '';
+        return checkpoint === ''
+          ? 0
+          : verifyCheckpoint(checkpoint, { keyName: poolOrigin(pool), publicKey: logKey.publicKey })
+              .size;
+      })
+      .toBe(5);
     const cp = verifyCheckpoint(checkpoint, {
       keyName: poolOrigin(pool),
       publicKey: logKey.publicKey,
@@ -321,8 +336,17 @@ describe('an exported pool verified offline', () => {
       await vote(pool, bob, p.id);
       await vote(pool, carol, p.id);
     }
+    // Checkpoints are signed just after each commit's answer.
+    await expect
+      .poll(async () => {
+        const [r] = await pg.sql`
+          select (select max(size) from tlog_checkpoints where pool = ${pool})::int as signed,
+                 (select count(*) from tlog_leaves where pool = ${pool})::int as leaves`;
+        return r!.signed === r!.leaves;
+      })
+      .toBe(true);
     const x = await exportPool(pg.sql, pool, logKey.did);
-    expect(verifyExport(x)).toMatchObject({ transactions: 3, votes: 6, checkpoints: 3 });
+    expect(verifyExport(x)).toMatchObject({ transactions: 3, votes: 6, leaves: 15 });
     const bad1 = structuredClone(x);
     bad1.txLog[1]!.datoms = Buffer.from('tampered').toString('base64');
     expect(() => verifyExport(bad1)).toThrow(/tx log t 2/);

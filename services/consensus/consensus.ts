@@ -64,6 +64,7 @@ import {
   type ProposalRecord,
   removeMember,
   type Sql,
+  type TxSql,
   updateProposal,
   upsertPool,
 } from '../../libs/storage/index.js';
@@ -268,21 +269,22 @@ export class Consensus {
         expiresAt: new Date(Date.now() + policy.ttlMs),
       });
       await appendLeaf(tx, pool, 'proposal', sp.id, { proposal: encodeSignedProposal(sp) });
-      return r;
+      return { r, counted: await this.count(tx, pool, sp.id) };
     });
+    const { r: opened, counted } = record;
     await this.announce(pool, 'opened', {
       id: sp.id,
       kind: body.kind,
       proposer: body.proposer,
-      voters: record.voters,
-      expiresAt: record.expiresAt.toISOString(),
+      voters: opened.voters,
+      expiresAt: opened.expiresAt.toISOString(),
     });
-    const decided = await this.tally(pool, sp.id);
+    const decided = await this.decided(counted);
     return {
       id: sp.id,
       status: decided.status,
-      voters: record.voters,
-      expiresAt: record.expiresAt.toISOString(),
+      voters: opened.voters,
+      expiresAt: opened.expiresAt.toISOString(),
     };
   }
 
@@ -307,7 +309,7 @@ export class Consensus {
         'consensus/elaboration-mismatch',
         'the elaboration is not the text the vote signed',
       );
-    await this.o.sql.begin(async (tx) => {
+    const counted = await this.o.sql.begin(async (tx) => {
       const p = await getProposal(tx, pool, body.proposal, true);
       if (p === undefined)
         throw new DiagonError('consensus/no-proposal', `no proposal ${body.proposal} in ${pool}`);
@@ -344,41 +346,61 @@ export class Consensus {
         elaboration,
       });
       await appendLeaf(tx, pool, 'vote', `${p.id}/${body.voter}`, { vote: encodeSignedVote(v) });
+      return this.count(tx, pool, p.id);
     });
-    const decided = await this.tally(pool, body.proposal);
+    const decided = await this.decided(counted);
     return { id: body.proposal, status: decided.status, yes: decided.yes, no: decided.no };
   }
 
   /**
-   * Recounts a proposal under its row lock and decides it when the count allows; the
-   * replica that approves it submits the certificate.
+   * Recounts a proposal under its row lock (inside the caller's transaction, so a vote and
+   * the decision it brings commit together) and decides it when the count allows.
    */
-  private async tally(pool: string, id: string): Promise<ProposalRecord> {
-    let approvedHere = false;
-    const rec = await this.o.sql.begin(async (tx) => {
-      const p = (await getProposal(tx, pool, id, true))!;
-      if (p.status !== 'open') return p;
-      const votes = await listVotes(tx, pool, id);
-      const rule = parsePolicy({
-        threshold: p.policy.threshold,
-        proposerVotes: p.policy.proposerVotes,
-      });
-      const yes = votes.filter((v) => v.support).length + (rule.proposerVotes ? 1 : 0);
-      const no = votes.filter((v) => !v.support).length;
-      const n = p.voters.length;
-      let status: ProposalRecord['status'] = 'open';
-      if (quorumReached(yes, n, rule.threshold)) status = 'approved';
-      else if (quorumOutOfReach(no, n, rule.threshold)) status = 'rejected';
-      await updateProposal(tx, pool, id, { status, yes, no });
-      approvedHere = status === 'approved';
-      return { ...p, status, yes, no };
+  private async count(
+    tx: TxSql,
+    pool: string,
+    id: string,
+  ): Promise<{ rec: ProposalRecord; approvedHere: boolean }> {
+    const p = (await getProposal(tx, pool, id, true))!;
+    if (p.status !== 'open') return { rec: p, approvedHere: false };
+    const votes = await listVotes(tx, pool, id);
+    const rule = parsePolicy({
+      threshold: p.policy.threshold,
+      proposerVotes: p.policy.proposerVotes,
     });
-    if (rec.status === 'rejected') {
-      await this.trust.settle(pool, rec, await listVotes(this.o.sql, pool, id), false);
-      await this.announce(pool, 'rejected', { id, yes: rec.yes, no: rec.no });
+    const yes = votes.filter((v) => v.support).length + (rule.proposerVotes ? 1 : 0);
+    const no = votes.filter((v) => !v.support).length;
+    const n = p.voters.length;
+    let status: ProposalRecord['status'] = 'open';
+    if (quorumReached(yes, n, rule.threshold)) status = 'approved';
+    else if (quorumOutOfReach(no, n, rule.threshold)) status = 'rejected';
+    await updateProposal(tx, pool, id, { status, yes, no });
+    return { rec: { ...p, status, yes, no }, approvedHere: status === 'approved' };
+  }
+
+  /** What follows a count: the replica that approved a proposal carries it out. */
+  private async decided(c: {
+    rec: ProposalRecord;
+    approvedHere: boolean;
+  }): Promise<ProposalRecord> {
+    const { rec } = c;
+    if (rec.status === 'rejected' && rec.decidedAt === null) {
+      this.background(async () => {
+        await this.trust.settle(
+          rec.pool,
+          rec,
+          await listVotes(this.o.sql, rec.pool, rec.id),
+          false,
+        );
+        await this.announce(rec.pool, 'rejected', { id: rec.id, yes: rec.yes, no: rec.no });
+      });
     }
-    if (approvedHere) return this.execute(rec);
-    return rec;
+    return c.approvedHere ? this.execute(rec) : rec;
+  }
+
+  /** Work that need not hold up an answer (its failure is logged). */
+  private background(f: () => Promise<unknown>): void {
+    f().catch((e: unknown) => this.o.log?.warn({ err: String(e) }, 'background work failed'));
   }
 
   /** Carries out an approved proposal: a certificate to the transactor, or a membership change. */
@@ -433,9 +455,11 @@ export class Consensus {
           hash: typeof outcome.hash === 'string' ? outcome.hash : '',
         });
     });
-    await checkpoint(sql, pool, this.o.logKey);
-    await this.trust.settle(pool, p, votes, status === 'committed');
-    await this.announce(pool, status, { id: p.id, ...outcome });
+    this.background(async () => {
+      await checkpoint(sql, pool, this.o.logKey);
+      await this.trust.settle(pool, p, votes, status === 'committed');
+      await this.announce(pool, status, { id: p.id, ...outcome });
+    });
     return { ...p, status, outcome };
   }
 
@@ -479,8 +503,10 @@ export class Consensus {
   async sweep(): Promise<void> {
     const { sql } = this.o;
     for (const p of await expireProposals(sql)) {
-      await this.trust.settle(p.pool, p, await listVotes(sql, p.pool, p.id), false);
-      await this.announce(p.pool, 'expired', { id: p.id });
+      this.background(async () => {
+        await this.trust.settle(p.pool, p, await listVotes(sql, p.pool, p.id), false);
+        await this.announce(p.pool, 'expired', { id: p.id });
+      });
     }
     const stale = await sql<{ pool: string; id: string }[]>`
       select pool, id from proposals
