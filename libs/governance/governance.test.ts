@@ -36,6 +36,7 @@ import {
   verifyVote,
   yesNeeded,
 } from './index.js';
+import { verifyEncodedVote } from './vote.js';
 
 const seed = (n: number) => {
   const s = new Uint8Array(32);
@@ -703,6 +704,38 @@ describe('properties', () => {
         expect(thrown(() => decodeCertificate(bytes)).code).toBe('governance/malformed');
       }),
       { numRuns: 200 },
+    );
+  });
+});
+
+describe('votes checked over the bytes received', () => {
+  it('accept exactly what verifyVote accepts, and refuse a changed byte or body', () => {
+    const voter = KeyPair.generate();
+    const body = {
+      pool: 'enc',
+      proposal: signProposal(voter, {
+        pool: 'enc',
+        kind: 'knowledge',
+        txData: '[]',
+        basisT: 0,
+        proposer: voter.did,
+        createdAt: 1,
+      }).id,
+      support: true,
+      elaborationHash: elaborationHash('why'),
+      voter: voter.did,
+      at: 5,
+    };
+    const v = signVote(voter, body);
+    const bytes = encodeCanonical(v.body as never);
+    expect(verifyEncodedVote(bytes, v.signature)).toEqual(v);
+    const other = encodeCanonical({ ...v.body, support: false } as never);
+    expect(() => verifyEncodedVote(other, v.signature)).toThrow(
+      expect.objectContaining({ code: 'governance/bad-signature' }),
+    );
+    const cut = bytes.slice(0, -1);
+    expect(() => verifyEncodedVote(cut, v.signature)).toThrow(
+      expect.objectContaining({ code: 'governance/malformed' }),
     );
   });
 });

@@ -56,5 +56,6 @@ export {
   signVote,
   VOTE_SIGNING_KIND,
   type VoteBody,
+  verifyEncodedVote,
   verifyVote,
 } from './vote.js';

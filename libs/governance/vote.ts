@@ -8,7 +8,14 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { bytesToHex } from '@noble/hashes/utils.js';
 import { z } from 'zod';
 import { DiagonError } from '../db/errors.js';
-import { type KeyPair, parseDid, verifyValue } from '../identity/index.js';
+import {
+  decodeCanonical,
+  domainPrefix,
+  type KeyPair,
+  parseDid,
+  verify,
+  verifyValue,
+} from '../identity/index.js';
 import { checkShape, cidText, did, poolName, signature, wholeNumber } from './shapes.js';
 
 /** The message kind of a voter's signature (libs/identity `signingBytes`). */
@@ -80,4 +87,35 @@ export function verifyVote(v: SignedVote): void {
       `the vote of ${body.voter} on ${body.proposal} does not carry its signature`,
       { proposal: body.proposal, signer: body.voter, role: 'voter' },
     );
+}
+
+/**
+ * A vote whose body arrives as its canonical bytes (as the consensus service stores and
+ * relays votes): the same checks as `verifyVote`, but the signature is checked over the
+ * bytes received, which the strict decoder guarantees are the body's canonical encoding,
+ * so nothing is encoded again. Returns the vote.
+ */
+export function verifyEncodedVote(bodyBytes: Uint8Array, sig: Uint8Array): SignedVote {
+  let decoded: unknown;
+  try {
+    decoded = decodeCanonical(bodyBytes);
+  } catch (e) {
+    throw new DiagonError('governance/malformed', `not a vote body: ${(e as Error).message}`);
+  }
+  const { body, signature: s } = checkShape(
+    signedVoteSchema,
+    { body: decoded, signature: sig },
+    'vote',
+  );
+  const prefix = domainPrefix(VOTE_SIGNING_KIND, body.pool);
+  const message = new Uint8Array(prefix.length + bodyBytes.length);
+  message.set(prefix);
+  message.set(bodyBytes, prefix.length);
+  if (!verify(s, message, parseDid(body.voter), { impl: 'node' }))
+    throw new DiagonError(
+      'governance/bad-signature',
+      `the vote of ${body.voter} on ${body.proposal} does not carry its signature`,
+      { proposal: body.proposal, signer: body.voter, role: 'voter' },
+    );
+  return { body, signature: s };
 }

@@ -40,8 +40,8 @@ import {
   quorumReached,
   type SignedProposal,
   type SignedVote,
+  verifyEncodedVote,
   verifyProposal,
-  verifyVote,
 } from '../../libs/governance/index.js';
 import {
   type CanonicalValue,
@@ -136,8 +136,15 @@ export function decodeSignedProposal(bytes: Uint8Array): SignedProposal {
   return sp;
 }
 
+/**
+ * A signed vote as stored and sent: canonical CBOR of {body: the body's canonical bytes,
+ * signature}, so the signature is checked over the very bytes received.
+ */
 export function encodeSignedVote(v: SignedVote): Uint8Array {
-  return encodeCanonical({ body: v.body as unknown as CanonicalValue, signature: v.signature });
+  return encodeCanonical({
+    body: encodeCanonical(v.body as unknown as CanonicalValue),
+    signature: v.signature,
+  });
 }
 
 export function decodeSignedVote(bytes: Uint8Array): SignedVote {
@@ -147,9 +154,12 @@ export function decodeSignedVote(bytes: Uint8Array): SignedVote {
   } catch (e) {
     throw new DiagonError('consensus/bad-request', `not an encoded vote: ${(e as Error).message}`);
   }
-  const sv = { body: v.body, signature: v.signature } as SignedVote;
-  verifyVote(sv);
-  return sv;
+  if (!(v.body instanceof Uint8Array) || !(v.signature instanceof Uint8Array))
+    throw new DiagonError(
+      'governance/malformed',
+      'an encoded vote is {body: bytes, signature: bytes}',
+    );
+  return verifyEncodedVote(v.body, v.signature);
 }
 
 export class Consensus {
