@@ -27,7 +27,7 @@ export const signature = z
 const validDids = new Set<string>();
 const MAX_REMEMBERED_DIDS = 10_000;
 
-function isRememberedDid(text: string): boolean {
+export function isRememberedDid(text: string): boolean {
   if (validDids.has(text)) return true;
   if (!isDid(text)) return false;
   if (validDids.size >= MAX_REMEMBERED_DIDS) validDids.clear();
@@ -38,7 +38,7 @@ function isRememberedDid(text: string): boolean {
 /** Canonical CIDs seen, for the same reason: every vote names its proposal's. */
 const canonicalCids = new Set<string>();
 
-function isCanonicalCid(text: string): boolean {
+export function isCanonicalCid(text: string): boolean {
   if (canonicalCids.has(text)) return true;
   try {
     if (parseContentId(text).toString() !== text) return false;
