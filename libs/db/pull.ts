@@ -361,6 +361,16 @@ export function pull(db: Db, pattern: unknown, ref: EntityRef): PullResult | nul
   return new Puller(db).entity(eid, parsePattern(db, pattern), new Set(), new Map());
 }
 
+/** A pull of one pattern, parsed once, for many entities (as `:find (pull ?e …)` needs). */
+export function puller(db: Db, pattern: unknown): (ref: EntityRef) => PullResult | null {
+  const p = parsePattern(db, pattern);
+  const puller = new Puller(db);
+  return (ref) => {
+    const eid = db.entid(ref);
+    return eid === null ? null : puller.entity(eid, p, new Set(), new Map());
+  };
+}
+
 /** Pulls a pattern for each entity, in order. */
 export function pullMany(
   db: Db,

@@ -4,7 +4,7 @@
  */
 import { Db } from '../db.js';
 import { DiagonError } from '../errors.js';
-import { pull } from '../pull.js';
+import { puller } from '../pull.js';
 import { valueKey } from '../values.js';
 import { lookupAggregate } from './aggregates.js';
 import {
@@ -198,9 +198,10 @@ function findRows(p: Prepared): unknown[][] {
     if (pattern === undefined)
       throw new DiagonError('query/invalid', `the pattern of ${formText(e.form)} is not given`);
     const memo = new Map<unknown, unknown>();
+    const pullOne = puller(db, pattern);
     for (const r of rows) {
       const eid = r[i];
-      if (!memo.has(eid)) memo.set(eid, pull(db, pattern, eid as number));
+      if (!memo.has(eid)) memo.set(eid, pullOne(eid as number));
       r[i] = memo.get(eid);
     }
   }
