@@ -34,11 +34,12 @@ export function run(): Row[] {
     const dsN = (ds.q(dsQ, dsDb, ...inputs) as unknown[]).length;
     const dgN = (q(dgQ, dgDb, ...inputs) as unknown[]).length;
     if (dsN !== dgN) throw new Error(`${name}: DataScript found ${dsN} rows, libs/db ${dgN}`);
-    rows.push({
-      name: `${name} (${dgN} rows)`,
-      baseline: measure(() => ds.q(dsQ, dsDb, ...inputs)),
-      diagon: measure(() => q(dgQ, dgDb, ...inputs)),
-    });
+    // Sampled in turn, so drift in the machine's speed falls on both engines alike.
+    const [baseline, diagon] = measureAlternating([
+      () => ds.q(dsQ, dsDb, ...inputs),
+      () => q(dgQ, dgDb, ...inputs),
+    ]);
+    rows.push({ name: `${name} (${dgN} rows)`, baseline: baseline!, diagon: diagon! });
   };
   one('q1', '[:find ?e :where [?e :name "Ivan"]]');
   one('q2', '[:find ?e ?a :where [?e :name "Ivan"] [?e :age ?a]]');
