@@ -49,6 +49,7 @@ import {
   encodeCanonical,
   type KeyPair,
   parseDid,
+  SIGNATURE_BYTES,
 } from '../../libs/identity/index.js';
 import {
   addMember,
@@ -137,29 +138,25 @@ export function decodeSignedProposal(bytes: Uint8Array): SignedProposal {
 }
 
 /**
- * A signed vote as stored and sent: canonical CBOR of {body: the body's canonical bytes,
- * signature}, so the signature is checked over the very bytes received.
+ * A signed vote as stored and sent: its 64-byte signature followed by the canonical CBOR of
+ * its body, so the signature is checked over the very bytes received, with nothing to
+ * decode around them.
  */
 export function encodeSignedVote(v: SignedVote): Uint8Array {
-  return encodeCanonical({
-    body: encodeCanonical(v.body as unknown as CanonicalValue),
-    signature: v.signature,
-  });
+  const body = encodeCanonical(v.body as unknown as CanonicalValue);
+  const out = new Uint8Array(SIGNATURE_BYTES + body.length);
+  out.set(v.signature);
+  out.set(body, SIGNATURE_BYTES);
+  return out;
 }
 
 export function decodeSignedVote(bytes: Uint8Array): SignedVote {
-  let v: { body?: unknown; signature?: unknown };
-  try {
-    v = decodeCanonical(bytes) as typeof v;
-  } catch (e) {
-    throw new DiagonError('consensus/bad-request', `not an encoded vote: ${(e as Error).message}`);
-  }
-  if (!(v.body instanceof Uint8Array) || !(v.signature instanceof Uint8Array))
+  if (!(bytes instanceof Uint8Array) || bytes.length <= SIGNATURE_BYTES)
     throw new DiagonError(
       'governance/malformed',
-      'an encoded vote is {body: bytes, signature: bytes}',
+      `an encoded vote is a ${SIGNATURE_BYTES}-byte signature followed by the vote body`,
     );
-  return verifyEncodedVote(v.body, v.signature);
+  return verifyEncodedVote(bytes.subarray(SIGNATURE_BYTES), bytes.subarray(0, SIGNATURE_BYTES));
 }
 
 export class Consensus {
