@@ -452,21 +452,33 @@ export class Consensus {
         return p;
       }
     }
-    await sql.begin(async (tx) => {
-      await updateProposal(tx, pool, p.id, { status, outcome });
-      await appendLeaf(tx, pool, 'certificate', p.id, { certificate: certBytes });
-      if (status === 'committed')
-        await appendLeaf(tx, pool, 'commit', p.id, {
-          proposal: p.id,
-          t: Number(outcome.t ?? 0),
-          hash: typeof outcome.hash === 'string' ? outcome.hash : '',
-        });
-    });
-    this.background(async () => {
+    const record = () =>
+      sql.begin(async (tx) => {
+        await updateProposal(tx, pool, p.id, { status, outcome });
+        await appendLeaf(tx, pool, 'certificate', p.id, { certificate: certBytes });
+        if (status === 'committed')
+          await appendLeaf(tx, pool, 'commit', p.id, {
+            proposal: p.id,
+            t: Number(outcome.t ?? 0),
+            hash: typeof outcome.hash === 'string' ? outcome.hash : '',
+          });
+      });
+    const after = async () => {
       await checkpoint(sql, pool, this.o.logKey);
       await this.trust.settle(pool, p, votes, status === 'committed');
       await this.announce(pool, status, { id: p.id, ...outcome });
-    });
+    };
+    // The transactor's log is the truth once it answered: recording the outcome need not
+    // hold up the answer (after a crash the sweeper resubmits, and the transactor answers
+    // with the first result). A membership change is recorded first: it is not in that log.
+    if (p.kind === 'membership') {
+      await record();
+      this.background(after);
+    } else
+      this.background(async () => {
+        await record();
+        await after();
+      });
     return { ...p, status, outcome };
   }
 
