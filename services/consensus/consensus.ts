@@ -214,6 +214,7 @@ export class Consensus {
     if (this.timer !== null) clearInterval(this.timer);
     for (const s of this.subs) await s.unsubscribe().catch(() => {});
     this.subs = [];
+    while (this.pending.size > 0) await Promise.all([...this.pending]);
   }
 
   /** The pool's policy from `pools.policy`. */
@@ -407,8 +408,16 @@ export class Consensus {
 
   /** Work that need not hold up an answer (its failure is logged). */
   private background(f: () => Promise<unknown>): void {
-    f().catch((e: unknown) => this.o.log?.warn({ err: String(e) }, 'background work failed'));
+    const p: Promise<void> = f().then(
+      () => {},
+      (e: unknown) => this.o.log?.warn({ err: String(e) }, 'background work failed'),
+    );
+    this.pending.add(p);
+    void p.finally(() => this.pending.delete(p));
   }
+
+  /** Background work in flight (stop waits for it). */
+  private readonly pending = new Set<Promise<void>>();
 
   /** Carries out an approved proposal: a certificate to the transactor, or a membership change. */
   private async execute(p: ProposalRecord): Promise<ProposalRecord> {
