@@ -12,7 +12,14 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { connectNats, HEADER, jsonData, parseJson, subjects } from '../libs/bus/index.js';
-import { elaborationHash, signProposal, signVote } from '../libs/governance/index.js';
+import {
+  decodeSignedVote,
+  elaborationHash,
+  encodeSignedProposal,
+  encodeSignedVote,
+  signProposal,
+  signVote,
+} from '../libs/governance/index.js';
 import { KeyPair } from '../libs/identity/index.js';
 import {
   addMember,
@@ -21,12 +28,7 @@ import {
   type Sql,
   upsertPool,
 } from '../libs/storage/index.js';
-import {
-  Consensus,
-  decodeSignedVote,
-  encodeSignedProposal,
-  encodeSignedVote,
-} from '../services/consensus/consensus.js';
+import { Consensus } from '../services/consensus/consensus.js';
 import { Transactor } from '../services/transactor/transactor.js';
 
 const PG_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';

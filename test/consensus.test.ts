@@ -9,6 +9,8 @@ import { type Client, connect } from '../libs/client/index.js';
 import { parseEdn } from '../libs/db/index.js';
 import {
   elaborationHash,
+  encodeSignedProposal,
+  encodeSignedVote,
   type ProposalKind,
   signProposal,
   signVote,
@@ -18,11 +20,7 @@ import { addMember, migrate, readLog, upsertPool } from '../libs/storage/index.j
 import { leafHash, poolOrigin, verifyCheckpoint, verifyInclusion } from '../libs/tlog/index.js';
 import { loadAuthConfig } from '../services/auth/config.js';
 import { startAuth } from '../services/auth/server.js';
-import {
-  Consensus,
-  encodeSignedProposal,
-  encodeSignedVote,
-} from '../services/consensus/consensus.js';
+import { Consensus } from '../services/consensus/consensus.js';
 import { Trust } from '../services/consensus/trust.js';
 import { exportPool, verifyExport } from '../services/consensus/verify.js';
 import { Indexer } from '../services/indexer/indexer.js';

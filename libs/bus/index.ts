@@ -42,4 +42,4 @@ export {
   type StoredMessage,
   type StreamDeclaration,
 } from './streams.js';
-export { ANY, subjects } from './subjects.js';
+export { ANY, STREAMS, subjects } from './subjects.js';

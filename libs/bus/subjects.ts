@@ -29,6 +29,9 @@ function token(what: string, name: string): string {
   );
 }
 
+/** The JetStream streams Diagon declares: committed transactions, and proposal events. */
+export const STREAMS = { tx: 'DIAGON_TX', governance: 'DIAGON_GOVERNANCE' } as const;
+
 export const subjects = {
   /** Open a governance proposal. */
   propose: (p: string) => `diagon.pool.${pool(p)}.propose`,

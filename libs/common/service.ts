@@ -5,12 +5,31 @@
  * failure at start prints the error's message (a DiagonError says what to fix) and exits 1.
  */
 import { pino } from 'pino';
+import { z } from 'zod';
 import { type Bus, connectNats } from '../bus/index.js';
 import { isDiagonError } from '../db/errors.js';
 import { connectPostgres, migrate, type Sql } from '../storage/index.js';
-import { type EnvSpec, type EnvValues, envHelp, loadEnv } from './env.js';
+import {
+  type EnvSpec,
+  type EnvValues,
+  envHelp,
+  envVar,
+  loadEnv,
+  POSTGRES_URL,
+  SCHEMA_NAME,
+} from './env.js';
 
-/** The variables every service that uses Postgres and NATS has. */
+/** The variables every service that uses Postgres and NATS has (spread into its spec). */
+export const SERVICE_ENV = {
+  DATABASE_URL: envVar(
+    'postgres://postgres@127.0.0.1:5432/postgres',
+    'Postgres holding the Diagon tables',
+    POSTGRES_URL,
+  ),
+  DIAGON_SCHEMA: envVar('diagon', 'Postgres schema of the Diagon tables', SCHEMA_NAME),
+  NATS_URL: envVar('nats://127.0.0.1:4222', 'NATS server (with JetStream)', z.string().min(1)),
+};
+
 export interface ServiceEnv {
   DATABASE_URL: string;
   DIAGON_SCHEMA: string;

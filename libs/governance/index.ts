@@ -14,6 +14,10 @@
  *   `makeCertificate`, `verifyCertificate(cert, policy, {pool?, members?})`,
  *   `encodeCertificate`/`decodeCertificate` (canonical CBOR), `certificateId`.
  *
+ * - Codecs (codec.ts): `encodeSignedProposal`/`decodeSignedProposal`,
+ *   `encodeSignedVote`/`decodeSignedVote` (decoding verifies), and `electorate` (the voter
+ *   set a proposal was frozen with, from the membership log).
+ *
  * Signatures are strict ed25519 over domain-separated canonical CBOR (libs/identity), kinds
  * `proposal` and `vote`. Errors are `DiagonError`s with codes `governance/*`: `malformed`,
  * `bad-policy`, `bad-signature`, `wrong-signer`, `wrong-pool`, `wrong-proposal`,
@@ -31,6 +35,14 @@ export {
   type Voter,
   verifyCertificate,
 } from './certificate.js';
+export {
+  decodeSignedProposal,
+  decodeSignedVote,
+  electorate,
+  encodeSignedProposal,
+  encodeSignedVote,
+  type MembershipChange,
+} from './codec.js';
 export {
   DEFAULT_POLICY,
   type Policy,

@@ -3,7 +3,8 @@
  * stops the service with one message listing every problem and the variable to fix.
  */
 import { z } from 'zod';
-import { envInt, envVar, loadEnv, POSTGRES_URL, SCHEMA_NAME } from '../../libs/common/env.js';
+import { envInt, envVar, loadEnv } from '../../libs/common/env.js';
+import { SERVICE_ENV } from '../../libs/common/service.js';
 
 const int = envInt;
 const positive = z.coerce.number().positive();
@@ -23,13 +24,7 @@ export const AUTH_ENV = {
     "the service's key file; created (mode 0600) when missing; unset: a new key per start",
     z.string(),
   ),
-  DATABASE_URL: v(
-    'postgres://postgres@127.0.0.1:5432/postgres',
-    'Postgres holding pools and members',
-    POSTGRES_URL,
-  ),
-  DIAGON_SCHEMA: v('diagon', 'Postgres schema of the Diagon tables', SCHEMA_NAME),
-  NATS_URL: v('nats://127.0.0.1:4222', 'NATS server requests are relayed to', z.string().min(1)),
+  ...SERVICE_ENV,
   AUTH_MAX_CONNECTIONS: v(
     '1000',
     'TCP connections held at once; more are refused',

@@ -6,9 +6,13 @@
  */
 import { ANY, jsonData, subjects } from '../../libs/bus/index.js';
 import { DiagonError, printEdn } from '../../libs/db/index.js';
-import { elaborationHash, type ProposalKind } from '../../libs/governance/index.js';
+import {
+  elaborationHash,
+  encodeSignedProposal,
+  encodeSignedVote,
+  type ProposalKind,
+} from '../../libs/governance/index.js';
 import type { Message } from '../../libs/wire/index.js';
-import { encodeSignedProposal, encodeSignedVote } from '../consensus/consensus.js';
 
 export interface RelayTarget {
   subject: string;

@@ -24,33 +24,26 @@ import {
   jsonData,
   parseJson,
   publishDurable,
+  STREAMS,
   type Subscription,
   subjects,
 } from '../../libs/bus/index.js';
 import { DiagonError, isDiagonError, parseEdn } from '../../libs/db/index.js';
 import {
+  decodeSignedProposal,
+  decodeSignedVote,
   elaborationHash,
   encodeCertificate,
+  encodeSignedProposal,
+  encodeSignedVote,
   makeCertificate,
   type Policy,
   PROPOSAL_KINDS,
   parsePolicy,
-  proposalId,
   quorumOutOfReach,
   quorumReached,
-  type SignedProposal,
-  type SignedVote,
-  verifyEncodedVote,
-  verifyProposal,
 } from '../../libs/governance/index.js';
-import {
-  type CanonicalValue,
-  decodeCanonical,
-  encodeCanonical,
-  type KeyPair,
-  parseDid,
-  SIGNATURE_BYTES,
-} from '../../libs/identity/index.js';
+import { type KeyPair, parseDid } from '../../libs/identity/index.js';
 import {
   addMember,
   expireProposals,
@@ -80,7 +73,7 @@ import {
 import { Trust, type TrustOptions } from './trust.js';
 
 /** The JetStream stream of proposal events of every pool. */
-export const GOVERNANCE_STREAM = 'DIAGON_GOVERNANCE';
+export const GOVERNANCE_STREAM = STREAMS.governance;
 
 export interface ConsensusOptions {
   sql: Sql;
@@ -110,54 +103,6 @@ const unb64 = (s: unknown, what: string): Uint8Array => {
     throw new DiagonError('consensus/bad-request', `${what} must be a base64 string`);
   return new Uint8Array(Buffer.from(s, 'base64'));
 };
-
-export function encodeSignedProposal(p: SignedProposal): Uint8Array {
-  return encodeCanonical({ body: p.body as unknown as CanonicalValue, signature: p.signature });
-}
-
-export function decodeSignedProposal(bytes: Uint8Array): SignedProposal {
-  let v: { body?: unknown; signature?: unknown };
-  try {
-    v = decodeCanonical(bytes) as typeof v;
-  } catch (e) {
-    throw new DiagonError(
-      'consensus/bad-request',
-      `not an encoded proposal: ${(e as Error).message}`,
-    );
-  }
-  const body = v.body as SignedProposal['body'];
-  const sp = { body, signature: v.signature as Uint8Array, id: '' };
-  try {
-    sp.id = proposalId(body);
-  } catch (e) {
-    if (isDiagonError(e)) throw e;
-    throw new DiagonError('governance/malformed', 'the proposal body is malformed');
-  }
-  verifyProposal(sp);
-  return sp;
-}
-
-/**
- * A signed vote as stored and sent: its 64-byte signature followed by the canonical CBOR of
- * its body, so the signature is checked over the very bytes received, with nothing to
- * decode around them.
- */
-export function encodeSignedVote(v: SignedVote): Uint8Array {
-  const body = encodeCanonical(v.body as unknown as CanonicalValue);
-  const out = new Uint8Array(SIGNATURE_BYTES + body.length);
-  out.set(v.signature);
-  out.set(body, SIGNATURE_BYTES);
-  return out;
-}
-
-export function decodeSignedVote(bytes: Uint8Array): SignedVote {
-  if (!(bytes instanceof Uint8Array) || bytes.length <= SIGNATURE_BYTES)
-    throw new DiagonError(
-      'governance/malformed',
-      `an encoded vote is a ${SIGNATURE_BYTES}-byte signature followed by the vote body`,
-    );
-  return verifyEncodedVote(bytes.subarray(SIGNATURE_BYTES), bytes.subarray(0, SIGNATURE_BYTES));
-}
 
 export class Consensus {
   private subs: Subscription[] = [];

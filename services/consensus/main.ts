@@ -1,8 +1,8 @@
 /** The consensus service process; any number of replicas (`--help` lists its variables). */
 import { existsSync } from 'node:fs';
 import { z } from 'zod';
-import { envInt, envVar, POSTGRES_URL, SCHEMA_NAME } from '../../libs/common/env.js';
-import { runService } from '../../libs/common/service.js';
+import { envInt, envVar } from '../../libs/common/env.js';
+import { runService, SERVICE_ENV } from '../../libs/common/service.js';
 import { KeyPair, loadKeyFile, saveKeyFile } from '../../libs/identity/index.js';
 import { Consensus } from './consensus.js';
 
@@ -12,13 +12,7 @@ export const CONSENSUS_ENV = {
     'the log key that signs checkpoints; created (0600) when missing',
     z.string(),
   ),
-  DATABASE_URL: envVar(
-    'postgres://postgres@127.0.0.1:5432/postgres',
-    'Postgres holding proposals and votes',
-    POSTGRES_URL,
-  ),
-  DIAGON_SCHEMA: envVar('diagon', 'Postgres schema of the Diagon tables', SCHEMA_NAME),
-  NATS_URL: envVar('nats://127.0.0.1:4222', 'NATS server (with JetStream)', z.string().min(1)),
+  ...SERVICE_ENV,
   PROPOSAL_TTL_MS: envVar(
     '86400000',
     'proposal time-to-live unless the pool policy sets ttlMs',

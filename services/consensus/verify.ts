@@ -16,7 +16,9 @@
 import { DiagonError, isDiagonError } from '../../libs/db/index.js';
 import {
   decodeCertificate,
+  decodeSignedVote,
   elaborationHash,
+  electorate,
   parsePolicy,
   verifyCertificate,
 } from '../../libs/governance/index.js';
@@ -39,8 +41,7 @@ import {
   rootFromLeafHashes,
   verifyCheckpoint,
 } from '../../libs/tlog/index.js';
-import { electorate } from '../transactor/transactor.js';
-import { decodeSignedVote } from './consensus.js';
+import { committedEvent } from '../transactor/transactor.js';
 import { leaves } from './tlog-store.js';
 
 export const EXPORT_FORMAT = 'diagon-export/v1';
@@ -78,7 +79,7 @@ export interface PoolExport {
 
 const b64 = (b: Uint8Array) => Buffer.from(b).toString('base64');
 const unb64 = (s: string) => new Uint8Array(Buffer.from(s, 'base64'));
-const hex = (b: Uint8Array | null) => (b === null ? null : Buffer.from(b).toString('hex'));
+const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 
 export async function exportPool(sql: Sql, pool: string, logKey: string): Promise<PoolExport> {
   const row = await getPool(sql, pool);
@@ -101,17 +102,7 @@ export async function exportPool(sql: Sql, pool: string, logKey: string): Promis
     policy: row.policy,
     members: (await listMembers(sql, pool)).map((m) => ({ did: m.did, role: m.role })),
     membership: (await membershipHistory(sql, pool)).map((m) => ({ ...m, at: m.at.toISOString() })),
-    txLog: txLog.map((e) => ({
-      t: e.t,
-      tx: e.txEid,
-      maxEid: e.maxEid,
-      instant: e.instant.toISOString(),
-      hash: hex(e.hash)!,
-      prevHash: hex(e.prevHash),
-      proposal: e.proposal,
-      certificate: b64(e.certificate),
-      datoms: b64(e.datoms),
-    })),
+    txLog: txLog.map((e) => ({ ...committedEvent(e), certificate: b64(e.certificate) })),
     proposals: proposals.map((p) => ({
       id: p.id,
       kind: p.kind,

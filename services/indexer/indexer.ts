@@ -13,6 +13,7 @@ import {
   consumeDurable,
   type DurableConsumer,
   ensureStream,
+  STREAMS,
   type Subscription,
   subjects,
 } from '../../libs/bus/index.js';
@@ -25,7 +26,6 @@ import {
   putSegments,
   type Sql,
 } from '../../libs/storage/index.js';
-import { TX_STREAM } from '../transactor/transactor.js';
 import { collectGarbage, type GcReport } from './gc.js';
 import { answer } from './query.js';
 
@@ -87,7 +87,7 @@ export class Indexer {
   }
 
   async start(): Promise<void> {
-    await ensureStream(this.o.bus, { name: TX_STREAM, subjects: [subjects.txCommitted('*')] });
+    await ensureStream(this.o.bus, { name: STREAMS.tx, subjects: [subjects.txCommitted('*')] });
     await this.discover();
     const every = (ms: number, f: () => Promise<unknown>) => {
       const t = setInterval(
@@ -117,7 +117,7 @@ export class Indexer {
     const consumer = await consumeDurable(
       bus,
       {
-        stream: TX_STREAM,
+        stream: STREAMS.tx,
         durable: `indexer-${this.o.replica}-${pool}`,
         filterSubject: subjects.txCommitted(pool),
       },

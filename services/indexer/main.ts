@@ -1,7 +1,7 @@
 /** The indexer process (`--help` lists its variables). */
 import { z } from 'zod';
-import { envInt, envVar, POSTGRES_URL, SCHEMA_NAME } from '../../libs/common/env.js';
-import { runService } from '../../libs/common/service.js';
+import { envInt, envVar } from '../../libs/common/env.js';
+import { runService, SERVICE_ENV } from '../../libs/common/service.js';
 import { Indexer } from './indexer.js';
 
 export const INDEXER_ENV = {
@@ -15,13 +15,7 @@ export const INDEXER_ENV = {
     "this replica's name, for its durable consumers (unset: the host name)",
     z.string(),
   ),
-  DATABASE_URL: envVar(
-    'postgres://postgres@127.0.0.1:5432/postgres',
-    'Postgres holding log and segments',
-    POSTGRES_URL,
-  ),
-  DIAGON_SCHEMA: envVar('diagon', 'Postgres schema of the Diagon tables', SCHEMA_NAME),
-  NATS_URL: envVar('nats://127.0.0.1:4222', 'NATS server (with JetStream)', z.string().min(1)),
+  ...SERVICE_ENV,
   INDEX_MERGE_DATOMS: envVar('100000', 'merge after this many new datoms', envInt(1, 1e9)),
   INDEX_MERGE_MS: envVar('10000', 'or after this long', envInt(100, 86_400_000)),
   INDEX_KEEP_ROOTS: envVar(

@@ -1,7 +1,7 @@
 /** The transactor process for one pool (`--help` lists its variables). */
 import { z } from 'zod';
-import { envInt, envVar, POSTGRES_URL, SCHEMA_NAME } from '../../libs/common/env.js';
-import { runService } from '../../libs/common/service.js';
+import { envInt, envVar } from '../../libs/common/env.js';
+import { runService, SERVICE_ENV } from '../../libs/common/service.js';
 import { Transactor } from './transactor.js';
 
 export const TRANSACTOR_ENV = {
@@ -11,13 +11,7 @@ export const TRANSACTOR_ENV = {
     z.string().regex(/^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/, 'must be a pool name'),
     true,
   ),
-  DATABASE_URL: envVar(
-    'postgres://postgres@127.0.0.1:5432/postgres',
-    'Postgres holding the log',
-    POSTGRES_URL,
-  ),
-  DIAGON_SCHEMA: envVar('diagon', 'Postgres schema of the Diagon tables', SCHEMA_NAME),
-  NATS_URL: envVar('nats://127.0.0.1:4222', 'NATS server (with JetStream)', z.string().min(1)),
+  ...SERVICE_ENV,
   TX_BATCH_MAX: envVar('256', 'most transactions in one Postgres commit', envInt(1, 100_000)),
   TX_BATCH_DELAY_MS: envVar('0', 'how long a batch waits for more requests', envInt(0, 10_000)),
   TX_FENCE_RETRY_MS: envVar(

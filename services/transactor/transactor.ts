@@ -26,6 +26,7 @@ import {
   jsonData,
   lastMessage,
   publishDurable,
+  STREAMS,
   type Subscription,
   subjects,
 } from '../../libs/bus/index.js';
@@ -44,6 +45,8 @@ import { SYS } from '../../libs/db/schema.js';
 import {
   type CommitCertificate,
   decodeCertificate,
+  electorate,
+  type MembershipChange,
   type Policy,
   parsePolicy,
   verifyCertificate,
@@ -65,7 +68,7 @@ import {
 } from '../../libs/storage/index.js';
 
 /** The JetStream stream holding every pool's committed transactions. */
-export const TX_STREAM = 'DIAGON_TX';
+export const TX_STREAM = STREAMS.tx;
 
 export interface TransactorOptions {
   pool: string;
@@ -129,31 +132,7 @@ const RECENT_MAX = 10_000;
 interface Governance {
   policy: Policy;
   voting: string[];
-  changes: { did: string; change: 'added' | 'removed'; role: string | null; at: Date }[];
-}
-
-/**
- * The members who could vote on a proposal made at `createdAt` (ms): the voter set is
- * frozen when a proposal opens, so members added since do not belong to it and members
- * removed since still do.
- */
-export function electorate(
-  voting: readonly string[],
-  changes: Governance['changes'],
-  createdAt: number,
-): string[] {
-  const out = new Set(voting);
-  for (const c of changes) {
-    if (c.at.getTime() <= createdAt) continue;
-    if (c.change === 'added') out.delete(c.did);
-  }
-  for (const c of changes)
-    if (c.at.getTime() > createdAt && c.change === 'removed' && !voting.includes(c.did)) {
-      const before = changes.filter((x) => x.did === c.did && x.at.getTime() <= createdAt).at(-1);
-      if (before === undefined || (before.change === 'added' && before.role !== 'observer'))
-        out.add(c.did);
-    }
-  return [...out];
+  changes: MembershipChange[];
 }
 
 /** How long the pool's policy and members are cached for verifying certificates. */
