@@ -22,17 +22,19 @@ import {
   contentId,
   decodeCanonical,
   encodeCanonical,
+  verify,
 } from '../identity/index.js';
 import { type Policy, parsePolicy, quorumReached, yesNeeded } from './policy.js';
 import {
   proposalBodySchema,
   proposalId,
+  proposalSignature,
   type SignedProposal,
   signedProposalSchema,
-  verifyProposal,
 } from './proposal.js';
-import { checkShape, did, poolName, signature } from './shapes.js';
-import { type SignedVote, signedVoteSchema, verifyVote } from './vote.js';
+import { checkShape, did, markChecked, poolName, signature } from './shapes.js';
+import type { SignatureCheck } from './signature-check.js';
+import { type SignedVote, signedVoteSchema, voteSignature } from './vote.js';
 
 /** The format tag of an encoded certificate. */
 export const CERTIFICATE_FORMAT = 'diagon/v1/certificate';
@@ -142,16 +144,25 @@ export function decodeCertificate(bytes: Uint8Array): CommitCertificate {
   if (!(bytes instanceof Uint8Array)) throw malformed('a certificate is bytes (a Uint8Array)');
   try {
     const e = checkShape(encodedSchema, decodeCanonical(bytes), 'certificate');
-    const cert: CommitCertificate = {
-      pool: e.proposal.body.pool,
-      proposal: { ...e.proposal, id: proposalId(e.proposal.body) },
-      voters: e.voters,
-      votes: e.votes,
-    };
-    if (Buffer.compare(encodeCertificate(cert), bytes) !== 0)
+    // The decoder accepts canonical bytes only, so these bytes are the encoding of `e`;
+    // what encodeCertificate adds is the order of voters and votes.
+    if (!inCanonicalOrder(e.voters, e.votes))
       throw malformed(
         'the certificate is not in canonical order: sort voters by DID, votes by voter',
       );
+    const body = markChecked(proposalBodySchema, e.proposal.body);
+    const proposal = markChecked(signedProposalSchema, {
+      body,
+      id: proposalId(body),
+      signature: e.proposal.signature,
+    });
+    for (const v of e.votes) markChecked(signedVoteSchema, v);
+    const cert = markChecked(certificateSchema, {
+      pool: body.pool,
+      proposal,
+      voters: e.voters,
+      votes: e.votes,
+    });
     return cert;
   } catch (e) {
     if (isDiagonError(e, 'governance/malformed')) throw e;
@@ -161,6 +172,21 @@ export function decodeCertificate(bytes: Uint8Array): CommitCertificate {
   }
 }
 
+function inCanonicalOrder(voters: readonly Voter[], votes: readonly SignedVote[]): boolean {
+  for (let i = 1; i < voters.length; i++)
+    if (byString(voters[i - 1]!.did, voters[i]!.did) > 0) return false;
+  for (let i = 1; i < votes.length; i++) {
+    const a = votes[i - 1]!;
+    const b = votes[i]!;
+    const order = byString(a.body.voter, b.body.voter) || Buffer.compare(a.signature, b.signature);
+    if (order > 0) return false;
+  }
+  return true;
+}
+
+/** Checks signatures: all at once (a worker pool) or one by one. Results in order. */
+export type SignatureVerifier = (checks: readonly SignatureCheck[]) => Promise<boolean[]>;
+
 /**
  * Verifies `cert` under `policy`: the proposal and every vote are signed by whom they name
  * (libs/identity, strict ed25519), every vote is by a voter, for this proposal and pool,
@@ -168,16 +194,43 @@ export function decodeCertificate(bytes: Uint8Array): CommitCertificate {
  * signature is their yes (an explicit yes from them does not count twice; an explicit no
  * contradicts it). Returns the counts, or throws a `DiagonError`: `governance/malformed`,
  * `bad-policy`, `bad-signature`, `wrong-pool`, `wrong-proposal`, `not-a-voter`,
- * `duplicate-vote`, `self-vote`, `not-a-member`, `missing-voter` or `no-quorum`.
+ * `duplicate-vote`, `self-vote`, `not-a-member`, `missing-voter` or `no-quorum`. Every
+ * other rule is checked before any signature (they cost nothing; signatures do).
  */
 export function verifyCertificate(
   cert: CommitCertificate,
   policy: Policy,
   opts: VerifyOptions = {},
 ): Verified {
+  const { verified, signatures } = checkCertificate(cert, policy, opts);
+  for (const c of signatures)
+    if (!verify(c.signature, c.message, c.publicKey, { impl: 'node' })) throw c.error;
+  return verified;
+}
+
+/** `verifyCertificate` with the signatures checked by `verifier` (e.g. on worker threads). */
+export async function verifyCertificateWith(
+  verifier: SignatureVerifier,
+  cert: CommitCertificate,
+  policy: Policy,
+  opts: VerifyOptions = {},
+): Promise<Verified> {
+  const { verified, signatures } = checkCertificate(cert, policy, opts);
+  const ok = await verifier(signatures);
+  const failed = ok.indexOf(false);
+  if (failed >= 0) throw signatures[failed]!.error;
+  return verified;
+}
+
+/** Every rule of `verifyCertificate` but the signatures, which it lists. */
+export function checkCertificate(
+  cert: CommitCertificate,
+  policy: Policy,
+  opts: VerifyOptions = {},
+): { verified: Verified; signatures: SignatureCheck[] } {
   const c = checkShape(certificateSchema, cert, 'certificate');
   const { threshold, proposerVotes } = parsePolicy(policy);
-  verifyProposal(c.proposal);
+  const signatures = [proposalSignature(c.proposal)];
   const { id, body } = c.proposal;
   const { proposer } = body;
   if (c.pool !== body.pool)
@@ -239,7 +292,7 @@ export function verifyCertificate(
         proposal: id,
       });
     seen.add(voter);
-    verifyVote(v);
+    signatures.push(voteSignature(v));
     if (voter === proposer && !v.body.support)
       throw new DiagonError(
         'governance/duplicate-vote',
@@ -257,7 +310,10 @@ export function verifyCertificate(
       { proposal: id, yes: yes.size, no: no.size, voters: voters.size, needed, threshold },
     );
   }
-  return { ok: true, proposal: id, yes: yes.size, no: no.size, voters: voters.size };
+  return {
+    verified: { ok: true, proposal: id, yes: yes.size, no: no.size, voters: voters.size },
+    signatures,
+  };
 }
 
 function wrongPool(why: string, proposalPool: string, other: string): DiagonError {

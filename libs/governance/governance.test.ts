@@ -599,11 +599,14 @@ describe('properties', () => {
         const v = cert.votes.length > 0 ? cert.votes[which % cert.votes.length]! : undefined;
         const txBody = { ...p.body, txData: `${p.body.txData} ` };
         const poolBody = { ...p.body, pool: 'pool-b' };
-        const tampered: Record<string, [CommitCertificate, string] | undefined> = {
+        // Every other rule is checked before signatures: with votes, a re-identified proposal
+        // is refused for the votes that name the old one.
+        const voted = cert.votes.length > 0;
+        const tampered: Record<string, [CommitCertificate, string | string[]] | undefined> = {
           'tx-data': [{ ...cert, proposal: { ...p, body: txBody } }, 'governance/malformed'],
           'tx-data with its id': [
             { ...cert, proposal: { ...p, body: txBody, id: proposalId(txBody) } },
-            'governance/bad-signature',
+            voted ? 'governance/wrong-proposal' : 'governance/bad-signature',
           ],
           pool: [{ ...cert, pool: 'pool-b' }, 'governance/wrong-pool'],
           'pool everywhere': [
@@ -612,14 +615,18 @@ describe('properties', () => {
               pool: 'pool-b',
               proposal: { ...p, body: poolBody, id: proposalId(poolBody) },
             },
-            'governance/bad-signature',
+            voted ? 'governance/wrong-pool' : 'governance/bad-signature',
           ],
+          // A yes turned into a no may leave the quorum out of reach, or contradict the
+          // proposer's own yes: both refused before any signature is checked.
           support: v && [
             withVote(cert, which % cert.votes.length, {
               ...v,
               body: { ...v.body, support: !v.body.support },
             }),
-            'governance/bad-signature',
+            v.body.support
+              ? ['governance/bad-signature', 'governance/no-quorum', 'governance/duplicate-vote']
+              : 'governance/bad-signature',
           ],
           'vote pool': v && [
             withVote(cert, which % cert.votes.length, {
@@ -631,7 +638,7 @@ describe('properties', () => {
         };
         const t = tampered[what];
         if (t === undefined) return;
-        expect(thrown(() => verifyCertificate(t[0], policy)).code).toBe(t[1]);
+        expect([t[1]].flat()).toContain(thrown(() => verifyCertificate(t[0], policy)).code);
       }),
       RUNS,
     );

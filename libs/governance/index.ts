@@ -27,13 +27,16 @@ export {
   CERTIFICATE_FORMAT,
   type CommitCertificate,
   certificateId,
+  checkCertificate,
   decodeCertificate,
   encodeCertificate,
   makeCertificate,
+  type SignatureVerifier,
   type Verified,
   type VerifyOptions,
   type Voter,
   verifyCertificate,
+  verifyCertificateWith,
 } from './certificate.js';
 export {
   decodeSignedProposal,
@@ -62,6 +65,7 @@ export {
   signProposal,
   verifyProposal,
 } from './proposal.js';
+export type { SignatureCheck } from './signature-check.js';
 export {
   elaborationHash,
   type SignedVote,

@@ -6,8 +6,17 @@
  */
 import { z } from 'zod';
 import { DiagonError } from '../db/errors.js';
-import { contentId, type KeyPair, parseDid, verifyValue } from '../identity/index.js';
+import {
+  DAG_CBOR_CODEC,
+  encodeCanonical,
+  type KeyPair,
+  parseDid,
+  prefixedBytes,
+  rawContentId,
+  verify,
+} from '../identity/index.js';
 import { checkShape, cidText, did, poolName, signature, wholeNumber } from './shapes.js';
+import type { SignatureCheck } from './signature-check.js';
 
 /** What a proposal may change: facts, governance itself, history (prune), the members. */
 export const PROPOSAL_KINDS = ['knowledge', 'proposal', 'prune', 'membership'] as const;
@@ -51,9 +60,23 @@ export const signedProposalSchema = z.strictObject({
   signature,
 }) satisfies z.ZodType<SignedProposal>;
 
+/** Canonical bytes of checked bodies: the id and the signature check both hash them. */
+const bodyBytes = new WeakMap<ProposalBody, Uint8Array>();
+
+/** The canonical bytes of a body that passed `proposalBodySchema`. */
+export function proposalBodyBytes(body: ProposalBody): Uint8Array {
+  let bytes = bodyBytes.get(body);
+  if (bytes === undefined) {
+    bytes = encodeCanonical(body);
+    bodyBytes.set(body, bytes);
+  }
+  return bytes;
+}
+
 /** The id of a proposal: the CID (v1, dag-cbor, sha2-256) of its body's canonical bytes. */
 export function proposalId(body: ProposalBody): string {
-  return contentId(checkShape(proposalBodySchema, body, 'proposal body')).toString();
+  const b = checkShape(proposalBodySchema, body, 'proposal body');
+  return rawContentId(proposalBodyBytes(b), DAG_CBOR_CODEC).toString();
 }
 
 /** `body` signed by its proposer; throws `governance/wrong-signer` for another key. */
@@ -67,7 +90,7 @@ export function signProposal(key: KeyPair, body: ProposalBody): SignedProposal {
     );
   return {
     body: b,
-    id: contentId(b).toString(),
+    id: proposalId(b),
     signature: key.signValue(PROPOSAL_SIGNING_KIND, b.pool, b, { impl: 'node' }),
   };
 }
@@ -77,19 +100,31 @@ export function signProposal(key: KeyPair, body: ProposalBody): SignedProposal {
  * (`governance/malformed`), and its proposer's signature (`governance/bad-signature`).
  */
 export function verifyProposal(sp: SignedProposal): void {
+  const c = proposalSignature(sp);
+  if (!verify(c.signature, c.message, c.publicKey, { impl: 'node' })) throw c.error;
+}
+
+/**
+ * The proposer's signature over a proposal, to be checked (see `verifyProposal`); throws
+ * `governance/malformed` for a bad shape or an id that is not its body's.
+ */
+export function proposalSignature(sp: SignedProposal): SignatureCheck {
   const { body, id, signature } = checkShape(signedProposalSchema, sp, 'proposal');
-  const expected = contentId(body).toString();
+  const expected = proposalId(body);
   if (id !== expected)
     throw new DiagonError(
       'governance/malformed',
       `the proposal's id ${id} is not the content id of its body (${expected})`,
       { id, expected },
     );
-  const key = parseDid(body.proposer);
-  if (!verifyValue(signature, PROPOSAL_SIGNING_KIND, body.pool, body, key, { impl: 'node' }))
-    throw new DiagonError(
+  return {
+    signature,
+    message: prefixedBytes(PROPOSAL_SIGNING_KIND, body.pool, proposalBodyBytes(body)),
+    publicKey: parseDid(body.proposer),
+    error: new DiagonError(
       'governance/bad-signature',
       `the signature of proposal ${id} is not its proposer's (${body.proposer})`,
       { proposal: id, signer: body.proposer, role: 'proposer' },
-    );
+    ),
+  };
 }

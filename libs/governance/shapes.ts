@@ -50,6 +50,25 @@ export function isCanonicalCid(text: string): boolean {
   return true;
 }
 
+/**
+ * The values each schema returned, so that checking them again costs nothing: a decoded
+ * certificate is checked on decoding and again by `verifyCertificate`. Governance values
+ * are readonly; one changed after its check would escape a second one.
+ */
+const passedBy = new WeakMap<z.ZodType, WeakSet<object>>();
+
+/**
+ * Records that `value` is what `schema` accepts, for a value built from checked parts (a
+ * decoded certificate): `checkShape` then returns it at once.
+ */
+export function markChecked<T>(schema: z.ZodType<T>, value: T): T {
+  if (typeof value !== 'object' || value === null) return value;
+  const passed = passedBy.get(schema);
+  if (passed === undefined) passedBy.set(schema, new WeakSet([value]));
+  else passed.add(value);
+  return value;
+}
+
 /** Listing every problem would let hostile input make the message huge. */
 const MAX_PROBLEMS = 5;
 
@@ -63,8 +82,9 @@ export function checkShape<T>(
   what: string,
   code = 'governance/malformed',
 ): T {
+  if (typeof x === 'object' && x !== null && passedBy.get(schema)?.has(x)) return x as T;
   const r = schema.safeParse(x);
-  if (r.success) return r.data;
+  if (r.success) return markChecked(schema, r.data);
   const problems = r.error.issues
     .slice(0, MAX_PROBLEMS)
     .map((i) => `${i.path.length > 0 ? i.path.join('.') : '(value)'}: ${i.message}`);

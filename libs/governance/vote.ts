@@ -10,13 +10,13 @@ import { z } from 'zod';
 import { DiagonError } from '../db/errors.js';
 import {
   decodeCanonical,
-  domainPrefix,
   isPoolName,
   type KeyPair,
   parseDid,
+  prefixedBytes,
   SIGNATURE_BYTES,
+  signingBytes,
   verify,
-  verifyValue,
 } from '../identity/index.js';
 import {
   checkShape,
@@ -28,6 +28,7 @@ import {
   signature,
   wholeNumber,
 } from './shapes.js';
+import type { SignatureCheck } from './signature-check.js';
 
 /** The message kind of a voter's signature (libs/identity `signingBytes`). */
 export const VOTE_SIGNING_KIND = 'vote';
@@ -90,14 +91,27 @@ export function signVote(key: KeyPair, body: VoteBody): SignedVote {
  * (`governance/bad-signature`, naming the voter).
  */
 export function verifyVote(v: SignedVote): void {
+  const c = voteSignature(v);
+  if (!verify(c.signature, c.message, c.publicKey, { impl: 'node' })) throw c.error;
+}
+
+/** The voter's signature over a vote, to be checked (see `verifyVote`). */
+export function voteSignature(v: SignedVote): SignatureCheck {
   const { body, signature } = checkShape(signedVoteSchema, v, 'vote');
-  const key = parseDid(body.voter);
-  if (!verifyValue(signature, VOTE_SIGNING_KIND, body.pool, body, key, { impl: 'node' }))
-    throw new DiagonError(
-      'governance/bad-signature',
-      `the vote of ${body.voter} on ${body.proposal} does not carry its signature`,
-      { proposal: body.proposal, signer: body.voter, role: 'voter' },
-    );
+  return {
+    signature,
+    message: signingBytes(VOTE_SIGNING_KIND, body.pool, body),
+    publicKey: parseDid(body.voter),
+    error: badVoteSignature(body),
+  };
+}
+
+function badVoteSignature(body: VoteBody): DiagonError {
+  return new DiagonError(
+    'governance/bad-signature',
+    `the vote of ${body.voter} on ${body.proposal} does not carry its signature`,
+    { proposal: body.proposal, signer: body.voter, role: 'voter' },
+  );
 }
 
 /**
@@ -118,16 +132,8 @@ export function verifyEncodedVote(bodyBytes: Uint8Array, sig: Uint8Array): Signe
   const { body, signature: s } = isPlainVote(decoded, sig)
     ? { body: decoded, signature: sig }
     : checkShape(signedVoteSchema, { body: decoded, signature: sig }, 'vote');
-  const prefix = domainPrefix(VOTE_SIGNING_KIND, body.pool);
-  const message = new Uint8Array(prefix.length + bodyBytes.length);
-  message.set(prefix);
-  message.set(bodyBytes, prefix.length);
-  if (!verify(s, message, parseDid(body.voter), { impl: 'node' }))
-    throw new DiagonError(
-      'governance/bad-signature',
-      `the vote of ${body.voter} on ${body.proposal} does not carry its signature`,
-      { proposal: body.proposal, signer: body.voter, role: 'voter' },
-    );
+  const message = prefixedBytes(VOTE_SIGNING_KIND, body.pool, bodyBytes);
+  if (!verify(s, message, parseDid(body.voter), { impl: 'node' })) throw badVoteSignature(body);
   return { body, signature: s };
 }
 

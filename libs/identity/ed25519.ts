@@ -247,11 +247,29 @@ function verifyNode(
   publicKey: Uint8Array,
 ): boolean {
   key.keyObject ??= createPublicKey({
-    key: Buffer.concat([SPKI_PREFIX, publicKey]),
+    key: spkiOf(publicKey),
     format: 'der',
     type: 'spki',
   });
   return nodeVerify(null, message, key.keyObject, signature);
+}
+
+/**
+ * Rules 1–3 of the strict policy alone: true when only the equation (rule 4, OpenSSL's
+ * cofactorless check) remains, so that it can run elsewhere (`VerifierPool`).
+ */
+export function passesStrictChecks(
+  signature: Uint8Array,
+  message: Uint8Array,
+  publicKey: Uint8Array,
+): boolean {
+  if (!(message instanceof Uint8Array) || !isBytes(publicKey, PUBLIC_KEY_BYTES)) return false;
+  return signatureShapeOk(signature) && typeof lookupKey(publicKey) !== 'string';
+}
+
+/** The DER SubjectPublicKeyInfo of an Ed25519 public key, as node:crypto takes it. */
+export function spkiOf(publicKey: Uint8Array): Buffer {
+  return Buffer.concat([SPKI_PREFIX, publicKey]);
 }
 
 /**

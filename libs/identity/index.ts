@@ -78,6 +78,8 @@ export {
   isKindName,
   isPoolName,
   PROTOCOL_VERSION,
+  prefixedBytes,
   signingBytes,
   verifyValue,
 } from './signing-bytes.js';
+export { type SignedMessage, VerifierPool, type VerifierPoolOptions } from './verifier-pool.js';

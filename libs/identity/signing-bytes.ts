@@ -68,8 +68,12 @@ function makePrefix(kind: string, pool: string): Uint8Array {
 
 /** The bytes to sign (or verify) for `value` as a message of `kind` in `pool`. */
 export function signingBytes(kind: string, pool: string, value: CanonicalValue): Uint8Array {
+  return prefixedBytes(kind, pool, encodeCanonical(value));
+}
+
+/** `signingBytes` of a value whose canonical bytes are `body` already. */
+export function prefixedBytes(kind: string, pool: string, body: Uint8Array): Uint8Array {
   const prefix = domainPrefix(kind, pool);
-  const body = encodeCanonical(value);
   const out = new Uint8Array(prefix.length + body.length);
   out.set(prefix);
   out.set(body, prefix.length);

@@ -129,33 +129,41 @@ export async function appendTxBatch(
     h = hash;
   });
   const last = stored[stored.length - 1]!;
+  const hexOf = (b: Uint8Array | null) => (b === null ? null : Buffer.from(b).toString('hex'));
   try {
-    await sql.begin(async (tx) => {
-      const moved = await tx`
+    // One statement, so one round trip and one commit: the conditional put on the root,
+    // then the entries, inserted only when the put matched.
+    const [r] = await sql<{ moved: number }[]>`
+      with moved as (
         update pools set basis_t = ${last.t}, head_hash = ${Buffer.from(last.hash)}
         where pool = ${pool} and basis_t = ${basisT}
-        returning pool`;
-      if (moved.length === 0) {
-        throw new DiagonError(
-          'storage/basis-moved',
-          `pool ${pool} is no longer at t ${basisT}: another transactor wrote to it, so this one must stop writing`,
-          { pool, basisT },
-        );
-      }
-      const rows = stored.map((e) => ({
-        pool,
-        t: e.t,
-        tx_eid: e.txEid,
-        max_eid: e.maxEid,
-        instant: e.instant,
-        hash: Buffer.from(e.hash),
-        prev_hash: e.prevHash === null ? null : Buffer.from(e.prevHash),
-        proposal: e.proposal,
-        certificate: Buffer.from(e.certificate),
-        datoms: Buffer.from(e.datoms),
-      }));
-      await tx`insert into tx_log ${tx(rows)}`;
-    });
+        returning pool
+      ), entries as (
+        insert into tx_log
+          (pool, t, tx_eid, max_eid, instant, hash, prev_hash, proposal, certificate, datoms)
+        select m.pool, e.t, e.tx_eid, e.max_eid, e.instant, decode(e.hash, 'hex'),
+               decode(e.prev_hash, 'hex'), e.proposal, decode(e.certificate, 'hex'),
+               decode(e.datoms, 'hex')
+        from moved m, unnest(
+          ${stored.map((e) => String(e.t))}::text[]::bigint[],
+          ${stored.map((e) => String(e.txEid))}::text[]::bigint[],
+          ${stored.map((e) => String(e.maxEid))}::text[]::bigint[],
+          ${stored.map((e) => e.instant.toISOString())}::text[]::timestamptz[],
+          ${stored.map((e) => hexOf(e.hash))}::text[],
+          ${stored.map((e) => hexOf(e.prevHash))}::text[],
+          ${stored.map((e) => e.proposal)}::text[],
+          ${stored.map((e) => hexOf(e.certificate))}::text[],
+          ${stored.map((e) => hexOf(e.datoms))}::text[]
+        ) as e(t, tx_eid, max_eid, instant, hash, prev_hash, proposal, certificate, datoms)
+        returning 1
+      )
+      select count(*)::int as moved from moved`;
+    if (r?.moved !== 1)
+      throw new DiagonError(
+        'storage/basis-moved',
+        `pool ${pool} is no longer at t ${basisT}: another transactor wrote to it, so this one must stop writing`,
+        { pool, basisT },
+      );
   } catch (e) {
     if ((e as { code?: string }).code === '23505' && /proposal/.test(String((e as Error).message)))
       throw new DiagonError(

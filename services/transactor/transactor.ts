@@ -49,8 +49,10 @@ import {
   type MembershipChange,
   type Policy,
   parsePolicy,
-  verifyCertificate,
+  type SignatureCheck,
+  verifyCertificateWith,
 } from '../../libs/governance/index.js';
+import { VerifierPool, verifyFast } from '../../libs/identity/index.js';
 import {
   appendTxBatch,
   currentIndexRoot,
@@ -80,6 +82,11 @@ export interface TransactorOptions {
   batchDelayMs?: number;
   /** How often a standby transactor retries the fence (default 1000 ms). */
   fenceRetryMs?: number;
+  /**
+   * Threads that check certificate signatures (default: available parallelism less one);
+   * 0 checks them on the transactor's own thread.
+   */
+  verifierThreads?: number;
   log?: { info(o: object, msg: string): void; warn(o: object, msg: string): void };
 }
 
@@ -198,10 +205,21 @@ export class Transactor {
   readonly batches: number[] = [];
   readonly ready: Promise<void>;
   private becameActive!: () => void;
-  private readonly o: Required<Omit<TransactorOptions, 'log'>> & Pick<TransactorOptions, 'log'>;
+  private readonly o: Required<Omit<TransactorOptions, 'log' | 'verifierThreads'>> &
+    Pick<TransactorOptions, 'log'>;
+  private readonly verifiers: VerifierPool | null;
+  /** Signatures of the certificates that arrived in this turn of the event loop. */
+  private toVerify: {
+    checks: readonly SignatureCheck[];
+    resolve(ok: boolean[]): void;
+    reject(e: unknown): void;
+  }[] = [];
 
   constructor(opts: TransactorOptions) {
     this.o = { batchMax: 256, batchDelayMs: 0, fenceRetryMs: 1000, ...opts };
+    const threads = opts.verifierThreads;
+    this.verifiers =
+      threads === 0 ? null : new VerifierPool(threads === undefined ? {} : { threads });
     this.ready = new Promise((r) => {
       this.becameActive = r;
     });
@@ -301,7 +319,7 @@ export class Transactor {
     const known = actor.state?.recent.get(cert.proposal.id);
     if (known !== undefined) return known;
     const { policy, voting, changes } = await this.governance();
-    verifyCertificate(cert, policy, {
+    await verifyCertificateWith((checks) => this.verifySignatures(checks), cert, policy, {
       pool,
       members: electorate(voting, changes, cert.proposal.body.createdAt),
     });
@@ -313,6 +331,36 @@ export class Transactor {
         settle: (r) => (r.ok ? resolve(r.value) : reject(r.error)),
       };
       actor.tell({ t: 'submit', s }).catch(reject);
+    });
+  }
+
+  /**
+   * Signatures go to the verifier threads in one message per turn of the event loop: NATS
+   * hands over many requests at once, and one message each would cost more than it saves.
+   */
+  private verifySignatures(checks: readonly SignatureCheck[]): Promise<boolean[]> {
+    const pool = this.verifiers;
+    if (pool === null)
+      return Promise.resolve(checks.map((c) => verifyFast(c.signature, c.message, c.publicKey)));
+    return new Promise((resolve, reject) => {
+      if (this.toVerify.length === 0)
+        setImmediate(() => {
+          const jobs = this.toVerify;
+          this.toVerify = [];
+          pool.verify(jobs.flatMap((j) => j.checks)).then(
+            (ok) => {
+              let i = 0;
+              for (const j of jobs) {
+                j.resolve(ok.slice(i, i + j.checks.length));
+                i += j.checks.length;
+              }
+            },
+            (e: unknown) => {
+              for (const j of jobs) j.reject(e);
+            },
+          );
+        });
+      this.toVerify.push({ checks, resolve, reject });
     });
   }
 
@@ -373,13 +421,75 @@ export class Transactor {
         });
       return s;
     }
-    // Proposals logged already (a resubmission after a restart): one query for the batch.
-    const unknown = batch.map((b) => b.proposal).filter((p) => !s.recent.has(p));
-    const logged = unknown.length === 0 ? new Map<string, TxResult>() : await this.logged(unknown);
+    // Resubmissions are rare (after a restart, past the recent results): the log's unique
+    // proposal column refuses them, and only then is the log asked for their results.
+    let applied = this.apply(s, batch, new Map());
+    let stored: LogEntry[] | undefined;
+    for (let attempt = 0; stored === undefined; attempt++) {
+      if (applied.entries.length === 0) {
+        for (const a of applied.accepted) a.sub.settle({ ok: true, value: a.result });
+        return s;
+      }
+      try {
+        stored = await appendTxBatch(sql, pool, s.db.basisT, s.headHash, applied.entries);
+      } catch (e) {
+        if (isDiagonError(e, 'storage/duplicate-proposal') && attempt === 0) {
+          applied = this.apply(s, applied.pending, await this.logged(applied.proposals));
+          continue;
+        }
+        const fenced = isDiagonError(e) && e.code === 'storage/basis-moved';
+        if (fenced) await this.stepDown();
+        const error = fenced
+          ? new DiagonError('transactor/fenced', `the transactor of ${pool} was fenced; retry`)
+          : new DiagonError(
+              'transactor/unavailable',
+              `could not log the transaction: ${(e as Error).message}; retry`,
+            );
+        for (const a of applied.accepted) a.sub.settle({ ok: false, error });
+        return s;
+      }
+    }
+    this.batches.push(stored.length);
+    if (this.batches.length > 1000) this.batches.shift();
+    const byT = new Map(stored.map((e) => [e.t, e]));
+    for (const a of applied.accepted) {
+      a.result.hash = hex(byT.get(a.result.t)?.hash ?? null) ?? a.result.hash;
+      s.recent.set(a.result.proposal, a.result);
+      a.sub.settle({ ok: true, value: a.result });
+    }
+    while (s.recent.size > RECENT_MAX) s.recent.delete(s.recent.keys().next().value!);
+    for (const e of stored)
+      void this.publish(e).catch((err: unknown) =>
+        this.o.log?.warn(
+          { pool, t: e.t, err: String(err) },
+          'publish failed; republished at next start',
+        ),
+      );
+    return { ...s, db: applied.db, headHash: stored[stored.length - 1]!.hash };
+  }
+
+  /**
+   * Applies each submission in turn to the current value. Known proposals (`logged`, recent
+   * results) are answered at once and a failed transaction answers its request alone; the
+   * rest are log entries, with the submissions still to answer (`pending`) and their
+   * proposals.
+   */
+  private apply(
+    s: State,
+    batch: readonly Submission[],
+    logged: ReadonlyMap<string, TxResult>,
+  ): {
+    db: Db;
+    entries: NewLogEntry[];
+    accepted: { sub: Submission; result: TxResult }[];
+    pending: Submission[];
+    proposals: string[];
+  } {
+    const { pool } = this.o;
     let db = s.db;
     const entries: NewLogEntry[] = [];
     const accepted: { sub: Submission; result: TxResult }[] = [];
-    const inBatch = new Set<string>();
+    const inBatch = new Map<string, TxResult>();
     for (const sub of batch) {
       try {
         const { cert, proposal } = sub;
@@ -388,11 +498,9 @@ export class Transactor {
           sub.settle({ ok: true, value: known });
           continue;
         }
-        if (inBatch.has(proposal)) {
-          accepted.push({
-            sub,
-            result: accepted.find((a) => a.result.proposal === proposal)!.result,
-          });
+        const twin = inBatch.get(proposal);
+        if (twin !== undefined) {
+          accepted.push({ sub, result: twin });
           continue;
         }
         const report = transact(db, cert.proposal.body.txData);
@@ -410,20 +518,18 @@ export class Transactor {
         };
         entries.push(entry);
         db = report.dbAfter;
-        inBatch.add(proposal);
-        accepted.push({
-          sub,
-          result: {
-            pool,
-            t: entry.t,
-            tx: entry.txEid,
-            instant: instant.toISOString(),
-            hash: '',
-            proposal,
-            tempids: report.tempids,
-            datoms: report.txData.length,
-          },
-        });
+        const result: TxResult = {
+          pool,
+          t: entry.t,
+          tx: entry.txEid,
+          instant: instant.toISOString(),
+          hash: '',
+          proposal,
+          tempids: report.tempids,
+          datoms: report.txData.length,
+        };
+        inBatch.set(proposal, result);
+        accepted.push({ sub, result });
       } catch (e) {
         sub.settle({
           ok: false,
@@ -431,42 +537,13 @@ export class Transactor {
         });
       }
     }
-    if (entries.length === 0) {
-      for (const a of accepted) a.sub.settle({ ok: true, value: a.result });
-      return s;
-    }
-    let stored: LogEntry[];
-    try {
-      stored = await appendTxBatch(sql, pool, s.db.basisT, s.headHash, entries);
-    } catch (e) {
-      const fenced = isDiagonError(e) && e.code === 'storage/basis-moved';
-      if (fenced) await this.stepDown();
-      const error = fenced
-        ? new DiagonError('transactor/fenced', `the transactor of ${pool} was fenced; retry`)
-        : new DiagonError(
-            'transactor/unavailable',
-            `could not log the transaction: ${(e as Error).message}; retry`,
-          );
-      for (const a of accepted) a.sub.settle({ ok: false, error });
-      return s;
-    }
-    this.batches.push(stored.length);
-    if (this.batches.length > 1000) this.batches.shift();
-    const byT = new Map(stored.map((e) => [e.t, e]));
-    for (const a of accepted) {
-      a.result.hash = hex(byT.get(a.result.t)?.hash ?? null) ?? a.result.hash;
-      s.recent.set(a.result.proposal, a.result);
-      a.sub.settle({ ok: true, value: a.result });
-    }
-    while (s.recent.size > RECENT_MAX) s.recent.delete(s.recent.keys().next().value!);
-    for (const e of stored)
-      void this.publish(e).catch((err: unknown) =>
-        this.o.log?.warn(
-          { pool, t: e.t, err: String(err) },
-          'publish failed; republished at next start',
-        ),
-      );
-    return { ...s, db, headHash: stored[stored.length - 1]!.hash };
+    return {
+      db,
+      entries,
+      accepted,
+      pending: accepted.map((a) => a.sub),
+      proposals: [...inBatch.keys()],
+    };
   }
 
   private async logged(proposals: string[]): Promise<Map<string, TxResult>> {
@@ -502,6 +579,7 @@ export class Transactor {
     if (this.retry !== null) clearTimeout(this.retry);
     await this.sub?.unsubscribe().catch(() => {});
     await this.actor?.stop();
+    await this.verifiers?.close();
     if (this.reserved !== null) {
       await this.reserved`select pg_advisory_unlock_all()`.catch(() => {});
       this.reserved.release();
