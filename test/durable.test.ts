@@ -164,12 +164,22 @@ describe('the transactor and the indexer', () => {
     const second = new Transactor({ pool, sql: pg.sql, bus: nats.bus, fenceRetryMs: 50 });
     await second.start();
     expect(second.status).toBe('standby');
-    const t = (await submit(pool, '[{:name "Eve"}]')).t;
+    const eve = certify(pool, keys, '[{:name "Eve"}]').bytes;
+    const t = (parseJson(await nats.bus.request(subjects.txSubmit(pool), eve)) as TxResult).t;
     await transactor.stop();
     await second.ready;
     expect(second.status).toBe('active');
     expect(second.db!.basisT).toBe(t);
-    expect((await submit(pool, '[{:name "Fay"}]')).t).toBe(t + 1);
+    // The new writer never saw Eve's certificate: resubmitted beside new ones, the log
+    // answers it with its first t and only the new ones commit.
+    const [again, fay, gus] = await Promise.all([
+      nats.bus.request(subjects.txSubmit(pool), eve).then((r) => parseJson(r) as TxResult),
+      submit(pool, '[{:name "Fay"}]'),
+      submit(pool, '[{:name "Gus"}]'),
+    ]);
+    expect(again.t).toBe(t);
+    expect([fay.t, gus.t].sort()).toEqual([t + 1, t + 2]);
+    expect(second.db!.basisT).toBe(t + 2);
     transactor = second;
   });
 
