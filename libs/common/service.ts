@@ -38,6 +38,8 @@ export interface ServiceEnv {
 
 export interface ServiceContext<C> {
   config: C;
+  /** The variables the configuration was read from. */
+  env: Record<string, string | undefined>;
   log: pino.Logger;
   sql: Sql;
   bus: Bus;
@@ -51,6 +53,11 @@ export interface ServiceDefinition<S extends EnvSpec> {
   env: S;
   /** Starts the service; resolves with what stops it. */
   start(ctx: ServiceContext<EnvValues<S>>): Promise<{ stop(): Promise<void> }>;
+}
+
+/** A service definition, typed by its variables (main.ts runs it; `diagon up` may too). */
+export function defineService<S extends EnvSpec>(def: ServiceDefinition<S>): ServiceDefinition<S> {
+  return def;
 }
 
 export function runService<S extends EnvSpec>(def: ServiceDefinition<S>): void {
@@ -71,7 +78,7 @@ export function runService<S extends EnvSpec>(def: ServiceDefinition<S>): void {
     const sql = await connectPostgres({ url: env.DATABASE_URL, schema: env.DIAGON_SCHEMA });
     await migrate(sql);
     const bus = await connectNats({ url: env.NATS_URL, name: `diagon-${def.name}` });
-    const service = await def.start({ config, log, sql, bus });
+    const service = await def.start({ config, env: process.env, log, sql, bus });
     let stopping = false;
     const stop = async (signal: string) => {
       if (stopping) return;

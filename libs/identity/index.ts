@@ -57,6 +57,7 @@ export {
   KEY_FILE_FORMAT,
   type KeyFile,
   loadKeyFile,
+  loadOrCreateKeyFile,
   parseKeyFile,
   type SaveKeyFileOptions,
   saveKeyFile,

@@ -13,7 +13,9 @@
  * or others may read or write (on POSIX systems): the error says which `chmod` fixes it.
  */
 import { randomBytes } from 'node:crypto';
-import { chmod, open, rename, rm } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { chmod, mkdir, open, rename, rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { base64urlnopad } from '@scure/base';
 import { DiagonError } from '../db/errors.js';
 import { KeyPair } from './key-pair.js';
@@ -159,4 +161,18 @@ export async function loadKeyFile(path: string): Promise<KeyPair> {
   } finally {
     await handle.close();
   }
+}
+
+/**
+ * The key in `path`, or a new one saved there (mode 0600, its directory made 0700 when
+ * missing) when the file does not exist.
+ */
+export async function loadOrCreateKeyFile(
+  path: string,
+): Promise<{ key: KeyPair; created: boolean }> {
+  if (existsSync(path)) return { key: await loadKeyFile(path), created: false };
+  await mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  const key = KeyPair.generate();
+  await saveKeyFile(path, key);
+  return { key, created: true };
 }

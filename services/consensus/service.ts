@@ -1,0 +1,51 @@
+/** The consensus service's definition: its variables and how it starts (see main.ts). */
+import { z } from 'zod';
+import { envInt, envVar } from '../../libs/common/env.js';
+import { defineService, SERVICE_ENV } from '../../libs/common/service.js';
+import { KeyPair, loadOrCreateKeyFile } from '../../libs/identity/index.js';
+import { Consensus } from './consensus.js';
+
+export const CONSENSUS_ENV = {
+  CONSENSUS_KEY_FILE: envVar(
+    '',
+    'the log key that signs checkpoints; created (0600) when missing',
+    z.string(),
+  ),
+  ...SERVICE_ENV,
+  PROPOSAL_TTL_MS: envVar(
+    '86400000',
+    'proposal time-to-live unless the pool policy sets ttlMs',
+    envInt(1000, 365 * 86_400_000),
+  ),
+  TRUST_HALF_LIFE_MS: envVar(
+    '2592000000',
+    'trust decays towards neutral with this half-life',
+    envInt(1000, 1e13),
+  ),
+};
+
+export const consensusService = defineService({
+  name: 'consensus',
+  title: 'proposals, signed votes, quorum and the governance log.',
+  env: CONSENSUS_ENV,
+  async start({ config: c, log, sql, bus }) {
+    let key: KeyPair;
+    if (c.CONSENSUS_KEY_FILE === '') {
+      log.warn(
+        'CONSENSUS_KEY_FILE is not set: checkpoints are signed with a new key on every start',
+      );
+      key = KeyPair.generate();
+    } else key = (await loadOrCreateKeyFile(c.CONSENSUS_KEY_FILE)).key;
+    const consensus = new Consensus({
+      sql,
+      bus,
+      logKey: key,
+      ttlMs: c.PROPOSAL_TTL_MS,
+      trust: { halfLifeMs: c.TRUST_HALF_LIFE_MS },
+      log,
+    });
+    await consensus.start();
+    log.info({ logKey: key.did }, 'consensus ready');
+    return consensus;
+  },
+});

@@ -1,0 +1,57 @@
+/** The indexer service's definition: its variables and how it starts (see main.ts). */
+import { z } from 'zod';
+import { envInt, envVar } from '../../libs/common/env.js';
+import { defineService, SERVICE_ENV } from '../../libs/common/service.js';
+import { Indexer } from './indexer.js';
+
+export const INDEXER_ENV = {
+  INDEXER_POOLS: envVar(
+    '',
+    'comma-separated pools to serve (unset: every pool, discovered)',
+    z.string(),
+  ),
+  INDEXER_REPLICA: envVar(
+    '',
+    "this replica's name, for its durable consumers (unset: the host name)",
+    z.string(),
+  ),
+  ...SERVICE_ENV,
+  INDEX_MERGE_DATOMS: envVar('100000', 'merge after this many new datoms', envInt(1, 1e9)),
+  INDEX_MERGE_MS: envVar('10000', 'or after this long', envInt(100, 86_400_000)),
+  INDEX_KEEP_ROOTS: envVar(
+    '3',
+    'index roots kept per pool (older ones are collected)',
+    envInt(1, 10_000),
+  ),
+  GC_EVERY_MS: envVar('60000', 'how often garbage collection runs', envInt(1000, 86_400_000)),
+  GC_GRACE_MS: envVar(
+    '600000',
+    'segments younger than this are never collected',
+    envInt(0, 86_400_000),
+  ),
+};
+
+export const indexerService = defineService({
+  name: 'indexer',
+  title: 'folds committed transactions, merges index segments, answers queries.',
+  env: INDEXER_ENV,
+  async start({ config: c, log, sql, bus }) {
+    const pools = c.INDEXER_POOLS.split(',')
+      .map((p) => p.trim())
+      .filter((p) => p !== '');
+    const indexer = new Indexer({
+      sql,
+      bus,
+      ...(pools.length > 0 ? { pools } : {}),
+      ...(c.INDEXER_REPLICA !== '' ? { replica: c.INDEXER_REPLICA } : {}),
+      mergeEveryDatoms: c.INDEX_MERGE_DATOMS,
+      mergeEveryMs: c.INDEX_MERGE_MS,
+      keepRoots: c.INDEX_KEEP_ROOTS,
+      gcEveryMs: c.GC_EVERY_MS,
+      gcGraceMs: c.GC_GRACE_MS,
+      log,
+    });
+    await indexer.start();
+    return indexer;
+  },
+});
