@@ -30,7 +30,11 @@ function token(what: string, name: string): string {
 }
 
 /** The JetStream streams Diagon declares: committed transactions, and proposal events. */
-export const STREAMS = { tx: 'DIAGON_TX', governance: 'DIAGON_GOVERNANCE' } as const;
+export const STREAMS = {
+  tx: 'DIAGON_TX',
+  governance: 'DIAGON_GOVERNANCE',
+  capture: 'DIAGON_CAPTURE',
+} as const;
 
 export const subjects = {
   /** Open a governance proposal. */
