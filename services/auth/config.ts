@@ -16,7 +16,7 @@ export const AUTH_ENV = {
   AUTH_TCP_PORT: v('7420', 'TCP port of the wire protocol (0 picks a free one)', int(0, 65535)),
   AUTH_HTTP_PORT: v(
     '7421',
-    'HTTP port: /v1/auth/*, /healthz, /readyz, /metrics (0: a free one)',
+    'HTTP port: the JSON API (/v1/openapi.json), /healthz, /readyz, /metrics (0: a free one)',
     int(0, 65535),
   ),
   AUTH_KEY_FILE: v(
@@ -63,6 +63,11 @@ export const AUTH_ENV = {
   AUTH_RATE_IP_BURST: v('100', 'handshake burst per client IP', int(1, 1_000_000)),
   AUTH_RATE_DID_PER_S: v('200', 'requests per second per DID', positive),
   AUTH_RATE_DID_BURST: v('400', 'request burst per DID', int(1, 1_000_000)),
+  AUTH_ALLOW_POOL_CREATE: v(
+    'false',
+    'true: POST /v1/pools creates a pool signed by one of its members (else the operator does)',
+    z.enum(['true', 'false']).transform((x) => x === 'true'),
+  ),
   AUTH_DRAIN_TIMEOUT_MS: v(
     '10000',
     'on SIGTERM, how long requests in flight may finish',
@@ -91,6 +96,7 @@ export interface AuthConfig {
   rateIp: { perSecond: number; burst: number };
   rateDid: { perSecond: number; burst: number };
   drainTimeoutMs: number;
+  allowPoolCreate: boolean;
 }
 
 /** The configuration from `env` (default `process.env`); throws `config/invalid` listing every problem. */
@@ -117,5 +123,6 @@ export function loadAuthConfig(env: Record<string, string | undefined> = process
     rateIp: { perSecond: c.AUTH_RATE_IP_PER_S, burst: c.AUTH_RATE_IP_BURST },
     rateDid: { perSecond: c.AUTH_RATE_DID_PER_S, burst: c.AUTH_RATE_DID_BURST },
     drainTimeoutMs: c.AUTH_DRAIN_TIMEOUT_MS,
+    allowPoolCreate: c.AUTH_ALLOW_POOL_CREATE,
   };
 }

@@ -15,8 +15,8 @@
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import { type Actor, MailboxFull, spawn } from '../../libs/actor/index.js';
-import { type Bus, HEADER, type Subscription } from '../../libs/bus/index.js';
-import { isDiagonError } from '../../libs/db/errors.js';
+import type { Bus, Subscription } from '../../libs/bus/index.js';
+import { type DiagonError, isDiagonError } from '../../libs/db/errors.js';
 import { issueSessionToken, type KeyPair } from '../../libs/identity/index.js';
 import type { Sql } from '../../libs/storage/index.js';
 import {
@@ -31,7 +31,7 @@ import type { AuthConfig } from './config.js';
 import { checkConnect, checkElaboration, checkResponse } from './handshake.js';
 import type { AuthMetrics } from './metrics.js';
 import type { TokenBuckets } from './rate-limit.js';
-import { relayTarget, replyText, subscriptionSubject } from './relay.js';
+import { relay, relayTarget, replyText, subscriptionSubject } from './relay.js';
 
 export interface ConnectionDeps {
   config: AuthConfig;
@@ -386,13 +386,6 @@ export class Connection {
       );
       return s;
     }
-    const headers: Record<string, string> = {
-      [HEADER.did]: p.did,
-      [HEADER.pool]: p.pool,
-      [HEADER.requestId]: `${this.id}.${id}`,
-    };
-    if ('traceparent' in msg && msg.traceparent) headers[HEADER.traceparent] = msg.traceparent;
-    if ('tracestate' in msg && msg.tracestate) headers[HEADER.tracestate] = msg.tracestate;
     if (msg.type === 'subscribe') {
       const subject = subscriptionSubject(p.pool, msg.topic);
       if (subject === null) {
@@ -418,33 +411,20 @@ export class Connection {
       fail('protocol-error', `${msg.type} cannot be relayed`);
       return s;
     }
-    const started = performance.now();
     const type = msg.type;
-    const done = this.deps.bus
-      .request(target.subject, target.data, {
-        headers,
-        timeoutMs: this.deps.config.requestTimeoutMs,
-      })
+    const origin = {
+      did: p.did,
+      pool: p.pool,
+      requestId: `${this.id}.${id}`,
+      traceparent: 'traceparent' in msg ? msg.traceparent : undefined,
+      tracestate: 'tracestate' in msg ? msg.tracestate : undefined,
+    };
+    const done = relay(this.deps, type, target, origin)
       .then(
-        (reply) => {
-          this.send({ type: 'reply', id, value: replyText(type, reply.data) });
-          this.deps.metrics.requests.inc({ type, outcome: 'ok' });
-        },
-        (e: unknown) => {
-          const code = isDiagonError(e) ? e.code.replace(/^bus\//, '') : 'internal';
-          // A responder's internal failure stays in its own log, not on the client's screen.
-          const message =
-            isDiagonError(e) && code !== 'internal'
-              ? e.message
-              : `internal error in the service behind ${type}; its log has the details`;
-          fail(code, message);
-          this.deps.metrics.requests.inc({ type, outcome: code });
-        },
+        (reply) => this.send({ type: 'reply', id, value: replyText(type, reply) }),
+        (e: DiagonError) => fail(e.code, e.message),
       )
-      .finally(() => {
-        this.deps.metrics.requestSeconds.observe({ type }, (performance.now() - started) / 1000);
-        this.post({ t: 'done', id });
-      });
+      .finally(() => this.post({ t: 'done', id }));
     s.inFlight.set(id, done);
     return s;
   }

@@ -23,6 +23,11 @@ export function authMetrics(opts: { defaults?: boolean; mailboxDepth?: () => num
       help: 'TCP connections open',
       registers: [registry],
     }),
+    watchStreams: new Gauge({
+      name: 'diagon_auth_watch_streams',
+      help: 'HTTP event streams (/watch) open',
+      registers: [registry],
+    }),
     requests: new Counter({
       name: 'diagon_auth_requests_total',
       help: 'Requests relayed to NATS, by message type and outcome',

@@ -111,7 +111,17 @@ export async function startAuth(d: AuthDeps): Promise<AuthService> {
     checks.accepting = stopping ? 'draining' : 'ok';
     return { ok: checks.postgres === 'ok' && !stopping, checks };
   };
-  const app = authHttpApp({ config, sql: d.sql, key: d.key, metrics, ipBuckets, ready });
+  const app = authHttpApp({
+    config,
+    sql: d.sql,
+    bus: d.bus,
+    key: d.key,
+    metrics,
+    ipBuckets,
+    didBuckets,
+    ready,
+    log,
+  });
 
   const verifySub: Subscription = d.bus.subscribe(
     subjects.authVerify(),

@@ -13,7 +13,7 @@
  *   vote     {vote: encoded SignedVote, elaboration}    → {id, status, yes, no}
  *   proposals {status?}                                 → [{id, kind, status, …}]
  *   trust    {}                                         → [{did, trust}]
- *   tlog     {kind: checkpoint|inclusion|consistency|leaves, …}
+ *   tlog     {kind: checkpoint|key|inclusion|consistency|leaves, …} (key → {logKey: DID})
  */
 import {
   ANY,
@@ -524,6 +524,8 @@ export class Consensus {
     switch (r.kind) {
       case 'checkpoint':
         return { checkpoint: await latestCheckpoint(sql, pool) };
+      case 'key':
+        return { logKey: this.o.logKey.did };
       case 'inclusion':
         return {
           proof: (await proveInclusion(sql, pool, int(r.index, 'index'), int(r.size, 'size'))).map(
@@ -544,7 +546,7 @@ export class Consensus {
       default:
         throw new DiagonError(
           'consensus/bad-request',
-          'kind must be checkpoint, inclusion, consistency or leaves',
+          'kind must be checkpoint, key, inclusion, consistency or leaves',
         );
     }
   }
