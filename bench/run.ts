@@ -9,6 +9,7 @@ const BENCHES: Record<string, () => Promise<{ run: () => unknown }>> = {
   auth: () => import('./auth.js'),
   durable: () => import('./durable.js'),
   consensus: () => import('./consensus.js'),
+  capture: () => import('./capture.js'),
 };
 
 async function main(): Promise<void> {

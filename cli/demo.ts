@@ -1,60 +1,127 @@
 /**
- * `npm start` (for now): a short tour of the database value — install a schema as data,
- * transact, pull, travel back in time, and read the history.
+ * The demo of `npm start`: three local members govern a pool `demo` — a schema and facts
+ * proposed by one and carried by the others' votes — then a query, and an as-of query that
+ * shows the value before the last change. A second run finds the pool and adds to it.
  */
-import { createConn, entity, printEdn, pull, TX0 } from '../libs/db/index.js';
+import { join } from 'node:path';
+import { connectNats, subjects } from '../libs/bus/index.js';
+import { connect, DiagonHttp } from '../libs/client/index.js';
+import { isDiagonError } from '../libs/db/errors.js';
+import { type KeyPair, loadOrCreateKeyFile } from '../libs/identity/index.js';
+import type { Cluster } from './cluster/cluster.js';
 
-const SCHEMA = `[
-  {:db/ident :person/name   :db/valueType :db.type/string :db/cardinality :db.cardinality/one}
-  {:db/ident :person/email  :db/valueType :db.type/string :db/unique :db.unique/identity}
-  {:db/ident :person/friend :db/valueType :db.type/ref    :db/cardinality :db.cardinality/many}
-  {:db/ident :person/city   :db/valueType :db.type/string}
-]`;
+const POOL = 'demo';
+const SCHEMA = `[{:db/ident :city/name :db/valueType :db.type/string :db/unique :db.unique/identity}
+ {:db/ident :city/population :db/valueType :db.type/long}]`;
+const CITIES = '[:find ?n ?p :where [?c :city/name ?n] [?c :city/population ?p]]';
 
-function show(title: string, value: unknown): void {
-  console.log(`\n${title}\n  ${printEdn(value)}`);
+/** Proposes as `proposer`, the others vote yes, and waits until the transaction commits. */
+async function govern(
+  proposer: DiagonHttp,
+  voters: DiagonHttp[],
+  txData: string,
+  why: string,
+): Promise<number> {
+  const p = await proposer.propose(txData);
+  console.log(`  ${short(proposer.did)} proposes ${oneLine(txData)} → ${p.id.slice(0, 16)}…`);
+  for (const v of voters) {
+    const r = await v.vote(p.id, true, why);
+    console.log(`  ${short(v.did)} votes yes (${r.status})`);
+  }
+  for (let i = 0; i < 300; i++) {
+    const d = await proposer.proposal(p.id);
+    if (d.status === 'committed' && d.t !== undefined && d.t !== null) {
+      console.log(`  committed at t=${d.t}`);
+      return d.t;
+    }
+    if (d.status === 'failed' || d.status === 'rejected' || d.status === 'expired')
+      throw new Error(`proposal ${p.id} ${d.status}: ${d.error ?? ''}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`proposal ${p.id} did not commit within 30 s`);
 }
 
-const conn = createConn(SCHEMA);
-conn.listen('log', (r) =>
-  console.log(`  committed t=${r.dbAfter.basisT} (${r.txData.length} datoms)`),
-);
+const short = (did: string) => `${did.slice(0, 14)}…${did.slice(-4)}`;
+const oneLine = (s: string) => {
+  const t = s.replace(/\s+/g, ' ');
+  return t.length > 60 ? `${t.slice(0, 57)}...` : t;
+};
 
-console.log(
-  'Diagon — the database value (libs/db)\n\nInstalled a schema as data; now three people move in:',
-);
-const first = conn.transact(`[
-  {:db/id "ada"   :person/name "Ada"   :person/email "ada@example.org"   :person/city "London" :person/friend ["grace"]}
-  {:db/id "grace" :person/name "Grace" :person/email "grace@example.org" :person/city "New York"}
-  {:db/id "alan"  :person/name "Alan"  :person/email "alan@example.org"  :person/city "Manchester" :person/friend ["ada" "grace"]}
-]`);
-const t1 = first.dbAfter.basisT;
+export async function runDemo(cluster: Cluster): Promise<void> {
+  const url = cluster.httpUrl;
+  const keys: KeyPair[] = [];
+  for (const name of ['ann', 'bob', 'cy'])
+    keys.push((await loadOrCreateKeyFile(join(cluster.dataDir, 'keys', `demo-${name}.key`))).key);
+  console.log(
+    `\ndemo: pool "${POOL}" with members ann, bob and cy (keys in ${cluster.dataDir}/keys)`,
+  );
+  let fresh = true;
+  try {
+    await DiagonHttp.createPool({
+      url,
+      key: keys[0]!,
+      pool: POOL,
+      members: keys.map((k) => ({ did: k.did })),
+    });
+  } catch (e) {
+    if (!isDiagonError(e) || !/exists|conflict/.test(e.code)) throw e;
+    fresh = false;
+  }
+  await cluster.serving(POOL);
+  const [ann, bob, cy] = await Promise.all(
+    keys.map((key) =>
+      DiagonHttp.login({ url, pool: POOL, key, elaboration: 'the npm start demo' }),
+    ),
+  );
+  const info = await ann!.info();
+  console.log(fresh ? '  created the pool' : `  welcome back: the pool is at t=${info.basisT}`);
+  if (info.basisT === 0) await govern(ann!, [bob!, cy!], SCHEMA, 'the schema we agreed on');
+  const before = await govern(
+    bob!,
+    [ann!, cy!],
+    '[{:city/name "Lisbon" :city/population 545000}]',
+    'census 2021',
+  );
+  const after = await govern(
+    cy!,
+    [ann!, bob!],
+    `[{:city/name "Lisbon" :city/population ${545000 + growth(before)}}]`,
+    'a newer estimate',
+  );
+  console.log(`\n  q ${CITIES}\n  → ${await ann!.q(CITIES)}   (t=${after})`);
+  console.log(`  as of t=${before}\n  → ${await ann!.q(CITIES, { asOf: before })}`);
+  await overTheWire(cluster, keys[0]!);
+}
 
-console.log('Ada moves to Cambridge (an upsert through her email, a unique identity):');
-conn.transact([{ 'person/email': 'ada@example.org', 'person/city': 'Cambridge' }]);
+/** The same query over the TCP wire protocol, and what the capture service saw of it. */
+async function overTheWire(cluster: Cluster, key: KeyPair): Promise<void> {
+  const [host, port] = cluster.tcpAddress.split(':') as [string, string];
+  const bus = cluster.natsUrl === null ? null : await connectNats({ url: cluster.natsUrl });
+  const seen: { type: string; direction: string; size: number; did?: string }[] = [];
+  const sub = bus?.subscribe(subjects.captureFrames('*'), (m) => {
+    seen.push(JSON.parse(new TextDecoder().decode(m.data)));
+  });
+  const wire = await connect({ host, port: Number(port), pool: POOL, key, reconnect: false });
+  const answer = await wire.q(CITIES);
+  await wire.close();
+  console.log(
+    `\n  the same query over the wire protocol (TCP ${cluster.tcpAddress})\n  → ${answer}`,
+  );
+  await new Promise((r) => setTimeout(r, 500));
+  await sub?.unsubscribe();
+  await bus?.close();
+  if (seen.length === 0) {
+    console.log(
+      '  capture: no frames seen (the capture service needs root or NET_RAW; see its log)',
+    );
+    return;
+  }
+  console.log(`  capture saw ${seen.length} frames: ${seen.map((e) => e.type).join(', ')}`);
+  const q = seen.find((e) => e.type === 'query');
+  if (q !== undefined) console.log(`  e.g. ${JSON.stringify(q)}`);
+}
 
-const db = conn.db;
-const alan = ['person/email', 'alan@example.org'] as const;
-show(
-  'pull Alan with his friends, now:',
-  pull(db, '[:person/name {:person/friend [:person/name :person/city]}]', alan),
-);
-show(
-  `the same pull as of t=${t1}:`,
-  pull(db.asOf(t1), '[:person/name {:person/friend [:person/name :person/city]}]', alan),
-);
-
-const ada = entity(db, ['person/email', 'ada@example.org'])!;
-show(
-  "entity navigation: Ada's friends' names",
-  (ada.get('person/friend') as { get(a: string): unknown }[]).map((f) => f.get('person/name')),
-);
-show(
-  "every value Ada's city has had (history):",
-  db
-    .history()
-    .datoms('eavt', ada.id, 'person/city')
-    .sort((x, y) => x.tx - y.tx)
-    .map((d) => [d.v, d.added ? 'asserted' : 'retracted', `t=${d.tx - TX0}`]),
-);
-console.log('\nNext: `npm test` runs the test suite; README.md shows the API.');
+/** A different population each run, so the as-of query always shows a change. */
+function growth(t: number): number {
+  return 1000 + t;
+}
