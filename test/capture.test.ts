@@ -19,12 +19,13 @@ import { KeyPair } from '../libs/identity/index.js';
 import { addMember, migrate, upsertPool } from '../libs/storage/index.js';
 import { loadAuthConfig } from '../services/auth/config.js';
 import { type AuthService, startAuth } from '../services/auth/server.js';
+import { canCapture } from '../services/capture/live.js';
 import { readCaptureFile } from '../services/capture/read.js';
 import { CAPTURE_ENV, captureService } from '../services/capture/service.js';
 import { type TestNats, testNats } from './support/nats.js';
 import { type TestPostgres, testPostgres } from './support/postgres.js';
 
-const root = process.getuid?.() === 0;
+const root = canCapture();
 
 async function freePort(): Promise<number> {
   return new Promise((ok) => {

@@ -44,6 +44,17 @@ export function bpfFilter(ports: readonly number[]): string {
 const anchorNs = BigInt(Date.now()) * 1_000_000n - process.hrtime.bigint();
 export const nowNs = () => anchorNs + process.hrtime.bigint();
 
+/** Whether this process may capture: root (or NET_RAW, which a sidecar is given) and cap built. */
+export function canCapture(): boolean {
+  if (process.getuid?.() !== 0) return false;
+  try {
+    createRequire(import.meta.url)('cap');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 export class LiveCapture {
   private cap: { close(): void } | null = null;
   readonly dissector: Dissector;
