@@ -10,6 +10,7 @@ const BENCHES: Record<string, () => Promise<{ run: () => unknown }>> = {
   durable: () => import('./durable.js'),
   consensus: () => import('./consensus.js'),
   capture: () => import('./capture.js'),
+  e2e: () => import('./e2e.js'),
 };
 
 async function main(): Promise<void> {

@@ -34,6 +34,8 @@ export interface ClusterOptions {
   natsUrl?: string;
   /** Postgres schema of the Diagon tables (default DIAGON_SCHEMA, else `diagon`). */
   schema?: string;
+  /** More variables for every service (e.g. rate limits for a benchmark). */
+  env?: Record<string, string>;
   /** Run the services in this process on the in-process bus, even with NATS at hand. */
   singleProcess?: boolean;
   /** Where log lines go (default stdout). */
@@ -99,6 +101,7 @@ export async function startCluster(o: ClusterOptions = {}): Promise<Cluster> {
       AUTH_ALLOW_POOL_CREATE: 'true',
       CONSENSUS_KEY_FILE: join(dataDir, 'keys', 'consensus.key'),
       INDEXER_REPLICA: 'local',
+      ...o.env,
     };
     const sql = await connectPostgres({ url: pg.url, schema: env.DIAGON_SCHEMA!, max: 10 });
     stops.push(() => sql.end({ timeout: 5 }));

@@ -96,7 +96,9 @@ export class Supervisor {
 
   private spawn(r: Running, onReady?: () => void): void {
     const { spec } = r;
-    const child = spawn(process.execPath, [spec.script], {
+    // DIAGON_NODE_ARGS passes flags NODE_OPTIONS refuses (e.g. --cpu-prof) to every service.
+    const nodeArgs = (process.env.DIAGON_NODE_ARGS ?? '').split(' ').filter((a) => a !== '');
+    const child = spawn(process.execPath, [...nodeArgs, spec.script], {
       env: { ...process.env, ...spec.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
