@@ -44,6 +44,7 @@ export {
   checkPoolName,
   deletePool,
   getPool,
+  getPoolWithMembers,
   listPools,
   POOL_NAME,
   type PoolRecord,

@@ -152,6 +152,17 @@ export const MIGRATIONS: readonly Migration[] = [
         primary key (pool, size)
       );`,
   },
+  {
+    version: 5,
+    name: 'the governance log size per pool, so a leaf is appended in one statement',
+    sql: `
+      create table tlog_heads (
+        pool text primary key references pools (pool) on delete cascade,
+        size bigint not null check (size >= 0)
+      );
+      insert into tlog_heads (pool, size)
+        select pool, max(idx) + 1 from tlog_leaves group by pool;`,
+  },
 ];
 
 export interface MigrationReport {

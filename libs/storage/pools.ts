@@ -42,6 +42,24 @@ export async function getPool(sql: Sql | TxSql, pool: string): Promise<PoolRecor
   return row && toRecord(row);
 }
 
+/** The pool and its members (DID and role) in one round trip; undefined without the pool. */
+export async function getPoolWithMembers(
+  sql: Sql | TxSql,
+  pool: string,
+): Promise<{ pool: PoolRecord; members: { did: string; role: string }[] } | undefined> {
+  const rows = await sql<(PoolRow & { did: string | null; role: string | null })[]>`
+    select p.pool, p.created_at, p.policy, m.did, m.role
+    from pools p left join members m on m.pool = p.pool
+    where p.pool = ${pool} order by m.did`;
+  if (rows.length === 0) return undefined;
+  return {
+    pool: toRecord(rows[0]!),
+    members: rows.flatMap((r) =>
+      r.did === null ? [] : [{ did: r.did, role: r.role ?? 'member' }],
+    ),
+  };
+}
+
 export async function listPools(sql: Sql | TxSql): Promise<PoolRecord[]> {
   const rows = await sql<PoolRow[]>`select pool, created_at, policy from pools order by pool`;
   return rows.map(toRecord);

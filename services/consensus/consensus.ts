@@ -48,13 +48,14 @@ import {
   addMember,
   expireProposals,
   getPool,
+  getPoolWithMembers,
   getProposal,
   insertProposal,
   insertVote,
-  listMembers,
   listProposals,
   listVotes,
   logMembership,
+  type PoolRecord,
   type ProposalRecord,
   removeMember,
   type Sql,
@@ -164,7 +165,10 @@ export class Consensus {
 
   /** The pool's policy from `pools.policy`. */
   async policy(pool: string): Promise<PoolPolicy> {
-    const row = await getPool(this.o.sql, pool);
+    return this.policyOf(pool, await getPool(this.o.sql, pool));
+  }
+
+  private policyOf(pool: string, row: PoolRecord | undefined): PoolPolicy {
     if (row === undefined)
       throw new DiagonError('consensus/no-pool', `pool ${pool} does not exist`);
     const { ttlMs, minTrust, ...rule } = row.policy as Record<string, unknown>;
@@ -191,10 +195,9 @@ export class Consensus {
         `${sender} cannot propose on behalf of ${body.proposer}`,
       );
     checkTxData(body.kind, body.txData);
-    const policy = await this.policy(pool);
-    const members = (await listMembers(this.o.sql, pool))
-      .filter((x) => x.role === 'member')
-      .map((x) => x.did);
+    const found = await getPoolWithMembers(this.o.sql, pool);
+    const policy = this.policyOf(pool, found?.pool);
+    const members = found!.members.filter((x) => x.role === 'member').map((x) => x.did);
     if (!members.includes(body.proposer))
       throw new DiagonError(
         'consensus/not-a-member',
@@ -222,16 +225,18 @@ export class Consensus {
         expiresAt: new Date(Date.now() + policy.ttlMs),
       });
       await appendLeaf(tx, pool, 'proposal', sp.id, { proposal: encodeSignedProposal(sp) });
-      return { r, counted: await this.count(tx, pool, sp.id) };
+      return { r, counted: await this.tally(tx, r, policy.rule.proposerVotes ? 1 : 0, 0) };
     });
     const { r: opened, counted } = record;
-    await this.announce(pool, 'opened', {
-      id: sp.id,
-      kind: body.kind,
-      proposer: body.proposer,
-      voters: opened.voters,
-      expiresAt: opened.expiresAt.toISOString(),
-    });
+    this.background(() =>
+      this.announce(pool, 'opened', {
+        id: sp.id,
+        kind: body.kind,
+        proposer: body.proposer,
+        voters: opened.voters,
+        expiresAt: opened.expiresAt.toISOString(),
+      }),
+    );
     const decided = await this.decided(counted);
     return {
       id: sp.id,
@@ -299,35 +304,34 @@ export class Consensus {
         elaboration,
       });
       await appendLeaf(tx, pool, 'vote', `${p.id}/${body.voter}`, { vote: encodeSignedVote(v) });
-      return this.count(tx, pool, p.id);
+      return this.tally(tx, p, p.yes + (body.support ? 1 : 0), p.no + (body.support ? 0 : 1));
     });
     const decided = await this.decided(counted);
     return { id: body.proposal, status: decided.status, yes: decided.yes, no: decided.no };
   }
 
   /**
-   * Recounts a proposal under its row lock (inside the caller's transaction, so a vote and
-   * the decision it brings commit together) and decides it when the count allows.
+   * Decides a proposal from its tally, under its row lock (inside the caller's transaction,
+   * so a vote and the decision it brings commit together). `p` is the locked row as it was
+   * before this vote; its `yes` and `no` are the tally so far (the proposer's own yes
+   * included), so counting needs no read of the votes.
    */
-  private async count(
+  private async tally(
     tx: TxSql,
-    pool: string,
-    id: string,
+    p: ProposalRecord,
+    yes: number,
+    no: number,
   ): Promise<{ rec: ProposalRecord; approvedHere: boolean }> {
-    const p = (await getProposal(tx, pool, id, true))!;
     if (p.status !== 'open') return { rec: p, approvedHere: false };
-    const votes = await listVotes(tx, pool, id);
     const rule = parsePolicy({
       threshold: p.policy.threshold,
       proposerVotes: p.policy.proposerVotes,
     });
-    const yes = votes.filter((v) => v.support).length + (rule.proposerVotes ? 1 : 0);
-    const no = votes.filter((v) => !v.support).length;
     const n = p.voters.length;
     let status: ProposalRecord['status'] = 'open';
     if (quorumReached(yes, n, rule.threshold)) status = 'approved';
     else if (quorumOutOfReach(no, n, rule.threshold)) status = 'rejected';
-    await updateProposal(tx, pool, id, { status, yes, no });
+    await updateProposal(tx, p.pool, p.id, { status, yes, no });
     return { rec: { ...p, status, yes, no }, approvedHere: status === 'approved' };
   }
 

@@ -22,7 +22,10 @@ import {
 
 export type LeafKind = (typeof LEAF_KINDS)[number];
 
-/** Appends a leaf; returns its index. Call inside a transaction. */
+/**
+ * Appends a leaf; returns its index. Call inside a transaction: the pool's `tlog_heads` row,
+ * locked by the upsert until it commits, orders concurrent appends (one statement).
+ */
 export async function appendLeaf(
   tx: TxSql,
   pool: string,
@@ -30,15 +33,18 @@ export async function appendLeaf(
   ref: string,
   body: CanonicalValue,
 ): Promise<number> {
-  await tx`select pg_advisory_xact_lock(hashtext(${`diagon.tlog.${pool}`}))`;
-  const [r] = await tx<{ next: number }[]>`
-    select coalesce(max(idx) + 1, 0)::bigint as next from tlog_leaves where pool = ${pool}`;
-  const idx = r!.next;
   const leaf = encodeLeaf({ kind, pool, body });
-  await tx`
+  const [r] = await tx<{ idx: number }[]>`
+    with head as (
+      insert into tlog_heads as h (pool, size) values (${pool}, 1)
+      on conflict (pool) do update set size = h.size + 1
+      returning size - 1 as idx
+    )
     insert into tlog_leaves (pool, idx, kind, ref, leaf, leaf_hash)
-    values (${pool}, ${idx}, ${kind}, ${ref}, ${Buffer.from(leaf)}, ${Buffer.from(leafHash(leaf))})`;
-  return idx;
+    select ${pool}, head.idx, ${kind}, ${ref}, ${Buffer.from(leaf)}, ${Buffer.from(leafHash(leaf))}
+    from head
+    returning idx`;
+  return Number(r!.idx);
 }
 
 export async function leafHashes(
