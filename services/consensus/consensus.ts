@@ -213,19 +213,39 @@ export class Consensus {
     }
     // The voter set is frozen now: later membership changes do not move this proposal's quorum.
     const voters = policy.rule.proposerVotes ? members : members.filter((d) => d !== body.proposer);
+    const signed = encodeSignedProposal(sp);
+    const opening = {
+      pool,
+      id: sp.id,
+      kind: body.kind,
+      proposer: body.proposer,
+      signed,
+      voters: [...voters].sort(),
+      policy: { ...policy.rule, ttlMs: policy.ttlMs },
+      expiresAt: new Date(Date.now() + policy.ttlMs),
+    };
+    // The three statements go out together (postgres.js pipelines a transaction's queries
+    // in call order): one round trip instead of three. A failed insert aborts the rest.
     const record = await this.o.sql.begin(async (tx) => {
-      const r = await insertProposal(tx, {
-        pool,
-        id: sp.id,
-        kind: body.kind,
-        proposer: body.proposer,
-        signed: encodeSignedProposal(sp),
-        voters: [...voters].sort(),
-        policy: { ...policy.rule, ttlMs: policy.ttlMs },
-        expiresAt: new Date(Date.now() + policy.ttlMs),
-      });
-      await appendLeaf(tx, pool, 'proposal', sp.id, { proposal: encodeSignedProposal(sp) });
-      return { r, counted: await this.tally(tx, r, policy.rule.proposerVotes ? 1 : 0, 0) };
+      const [r, , counted] = await Promise.all([
+        insertProposal(tx, opening),
+        appendLeaf(tx, pool, 'proposal', sp.id, { proposal: signed }),
+        this.tally(
+          tx,
+          {
+            ...opening,
+            status: 'open',
+            yes: 0,
+            no: 0,
+            openedAt: new Date(),
+            decidedAt: null,
+            outcome: null,
+          },
+          policy.rule.proposerVotes ? 1 : 0,
+          0,
+        ),
+      ]);
+      return { r, counted: { ...counted, rec: { ...r, ...counted.rec, openedAt: r.openedAt } } };
     });
     const { r: opened, counted } = record;
     this.background(() =>
@@ -295,16 +315,21 @@ export class Consensus {
           'consensus/not-a-voter',
           `${body.voter} is not in the voter set frozen when ${p.id} opened`,
         );
-      await insertVote(tx, {
-        pool,
-        proposal: p.id,
-        voter: body.voter,
-        support: body.support,
-        signed: encodeSignedVote(v),
-        elaboration,
-      });
-      await appendLeaf(tx, pool, 'vote', `${p.id}/${body.voter}`, { vote: encodeSignedVote(v) });
-      return this.tally(tx, p, p.yes + (body.support ? 1 : 0), p.no + (body.support ? 0 : 1));
+      const signed = encodeSignedVote(v);
+      // Pipelined, as in propose: the vote, its leaf and the new tally in one round trip.
+      const [, , counted] = await Promise.all([
+        insertVote(tx, {
+          pool,
+          proposal: p.id,
+          voter: body.voter,
+          support: body.support,
+          signed,
+          elaboration,
+        }),
+        appendLeaf(tx, pool, 'vote', `${p.id}/${body.voter}`, { vote: signed }),
+        this.tally(tx, p, p.yes + (body.support ? 1 : 0), p.no + (body.support ? 0 : 1)),
+      ]);
+      return counted;
     });
     const decided = await this.decided(counted);
     return { id: body.proposal, status: decided.status, yes: decided.yes, no: decided.no };
