@@ -136,6 +136,8 @@ interface State {
 type Msg = { t: 'submit'; s: Submission } | { t: 'commit' };
 
 const RECENT_MAX = 10_000;
+/** At most this many signatures in a turn are checked on the transactor's own thread. */
+const INLINE_SIGNATURES = 3;
 interface Governance {
   policy: Policy;
   voting: string[];
@@ -347,7 +349,13 @@ export class Transactor {
         setImmediate(() => {
           const jobs = this.toVerify;
           this.toVerify = [];
-          pool.verify(jobs.flatMap((j) => j.checks)).then(
+          const all = jobs.flatMap((j) => j.checks);
+          // A lone certificate is checked here: a thread's round trip would cost more.
+          const checked =
+            all.length <= INLINE_SIGNATURES
+              ? Promise.resolve(all.map((c) => verifyFast(c.signature, c.message, c.publicKey)))
+              : pool.verify(all);
+          checked.then(
             (ok) => {
               let i = 0;
               for (const j of jobs) {
