@@ -37,9 +37,11 @@ export {
   type DurableConsumer,
   type DurablePublishAck,
   ensureStream,
+  GOVERNANCE_STREAM,
   lastMessage,
   publishDurable,
   type StoredMessage,
   type StreamDeclaration,
+  TX_STREAM,
 } from './streams.js';
 export { ANY, STREAMS, subjects } from './subjects.js';

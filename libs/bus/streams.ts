@@ -14,6 +14,7 @@ import { nanos, headers as natsHeaders } from '@nats-io/nats-core';
 import { DiagonError } from '../db/errors.js';
 import type { Bus } from './bus.js';
 import { NatsBus } from './nats-bus.js';
+import { ANY, STREAMS, subjects } from './subjects.js';
 
 export interface StreamDeclaration {
   /** Letters, digits, '_' and '-'. */
@@ -22,6 +23,18 @@ export interface StreamDeclaration {
   /** How long messages are kept; omitted or 0 means forever. */
   maxAgeMs?: number;
 }
+
+/** Committed transactions of every pool (the transactor publishes, indexers and peers read). */
+export const TX_STREAM: StreamDeclaration = {
+  name: STREAMS.tx,
+  subjects: [subjects.txCommitted(ANY)],
+};
+
+/** Proposal lifecycle events of every pool (consensus publishes). */
+export const GOVERNANCE_STREAM: StreamDeclaration = {
+  name: STREAMS.governance,
+  subjects: [`diagon.pool.${ANY}.proposal.>`],
+};
 
 /** JetStream's "stream name already in use with a different configuration". */
 const STREAM_NAME_IN_USE = 10058;

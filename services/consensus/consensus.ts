@@ -19,12 +19,12 @@ import {
   ANY,
   type Bus,
   ensureStream,
+  GOVERNANCE_STREAM,
   HEADER,
   type IncomingMessage,
   jsonData,
   parseJson,
   publishDurable,
-  STREAMS,
   type Subscription,
   subjects,
 } from '../../libs/bus/index.js';
@@ -74,7 +74,6 @@ import {
 import { Trust, type TrustOptions } from './trust.js';
 
 /** The JetStream stream of proposal events of every pool. */
-export const GOVERNANCE_STREAM = STREAMS.governance;
 
 export interface ConsensusOptions {
   sql: Sql;
@@ -125,10 +124,7 @@ export class Consensus {
 
   async start(): Promise<void> {
     const { bus } = this.o;
-    await ensureStream(bus, {
-      name: GOVERNANCE_STREAM,
-      subjects: [`diagon.pool.${ANY}.proposal.>`],
-    });
+    await ensureStream(bus, GOVERNANCE_STREAM);
     const serve = (subject: string, f: (pool: string, m: IncomingMessage) => Promise<unknown>) =>
       this.subs.push(
         bus.subscribe(

@@ -13,9 +13,9 @@ import {
   consumeDurable,
   type DurableConsumer,
   ensureStream,
-  STREAMS,
   type Subscription,
   subjects,
+  TX_STREAM,
 } from '../../libs/bus/index.js';
 import { isDiagonError, snapshotDb } from '../../libs/db/index.js';
 import { type CommittedTx, Peer } from '../../libs/peer/index.js';
@@ -87,7 +87,7 @@ export class Indexer {
   }
 
   async start(): Promise<void> {
-    await ensureStream(this.o.bus, { name: STREAMS.tx, subjects: [subjects.txCommitted('*')] });
+    await ensureStream(this.o.bus, TX_STREAM);
     await this.discover();
     const every = (ms: number, f: () => Promise<unknown>) => {
       const t = setInterval(
@@ -117,7 +117,7 @@ export class Indexer {
     const consumer = await consumeDurable(
       bus,
       {
-        stream: STREAMS.tx,
+        stream: TX_STREAM.name,
         durable: `indexer-${this.o.replica}-${pool}`,
         filterSubject: subjects.txCommitted(pool),
       },

@@ -26,9 +26,9 @@ import {
   jsonData,
   lastMessage,
   publishDurable,
-  STREAMS,
   type Subscription,
   subjects,
+  TX_STREAM,
 } from '../../libs/bus/index.js';
 import {
   type Db,
@@ -68,9 +68,6 @@ import {
   type Sql,
   verifyChain,
 } from '../../libs/storage/index.js';
-
-/** The JetStream stream holding every pool's committed transactions. */
-export const TX_STREAM = STREAMS.tx;
 
 export interface TransactorOptions {
   pool: string;
@@ -234,10 +231,7 @@ export class Transactor {
 
   /** Starts: active at once when the fence is free, else standby until it is. */
   async start(): Promise<void> {
-    await ensureStream(this.o.bus, {
-      name: TX_STREAM,
-      subjects: [subjects.txCommitted('*')],
-    });
+    await ensureStream(this.o.bus, TX_STREAM);
     await this.tryActivate();
   }
 
@@ -284,7 +278,7 @@ export class Transactor {
   /** Publishes logged transactions the stream does not hold yet. */
   private async republish(basisT: number): Promise<void> {
     const { sql, bus, pool } = this.o;
-    const last = await lastMessage(bus, TX_STREAM, subjects.txCommitted(pool));
+    const last = await lastMessage(bus, TX_STREAM.name, subjects.txCommitted(pool));
     let from =
       last === null ? 0 : (JSON.parse(new TextDecoder().decode(last.data)) as CommittedEvent).t;
     while (from < basisT) {
