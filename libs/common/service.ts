@@ -50,6 +50,8 @@ export interface ServiceDefinition<S extends EnvSpec> {
   name: string;
   /** One line: what the service does. */
   title: string;
+  /** Its entry point (default `dist/services/<name>/main.js`), shown by --help. */
+  script?: string;
   env: S;
   /** Starts the service; resolves with what stops it. */
   start(ctx: ServiceContext<EnvValues<S>>): Promise<{ stop(): Promise<void> }>;
@@ -66,7 +68,7 @@ export function runService<S extends EnvSpec>(def: ServiceDefinition<S>): void {
       console.log(
         envHelp(
           `diagon ${def.name} — ${def.title}`,
-          `node dist/services/${def.name}/main.js [--help]`,
+          `node ${def.script ?? `dist/services/${def.name}/main.js`} [--help]`,
           def.env,
         ),
       );

@@ -22,6 +22,7 @@ export {
   findByProposal,
   findByProposals,
   getRoot,
+  lastCommitInstant,
   type LogEntry,
   logEntry,
   type NewLogEntry,

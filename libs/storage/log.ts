@@ -249,3 +249,10 @@ export async function logEntry(
   const [r] = await sql<LogRow[]>`select * from tx_log where pool = ${pool} and t = ${t}`;
   return r && toEntry(r);
 }
+
+/** The instant of the pool's latest transaction, if it has any. */
+export async function lastCommitInstant(sql: Sql | TxSql, pool: string): Promise<Date | undefined> {
+  const [r] = await sql<{ instant: Date }[]>`
+    select instant from tx_log where pool = ${pool} order by t desc limit 1`;
+  return r?.instant;
+}
