@@ -7,7 +7,6 @@
  */
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -23,18 +22,10 @@ import { canCapture } from '../services/capture/live.js';
 import { readCaptureFile } from '../services/capture/read.js';
 import { CAPTURE_ENV, captureService } from '../services/capture/service.js';
 import { type TestNats, testNats } from './support/nats.js';
+import { freePort } from './support/net.js';
 import { type TestPostgres, testPostgres } from './support/postgres.js';
 
 const root = canCapture();
-
-async function freePort(): Promise<number> {
-  return new Promise((ok) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => ok(port));
-    });
-  });
-}
 
 describe.skipIf(!root)('the capture service on lo', () => {
   let pg: TestPostgres;

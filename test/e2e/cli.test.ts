@@ -7,26 +7,17 @@
  */
 import { execFile } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Cluster, startCluster } from '../../cli/cluster/cluster.js';
+import { freePort } from '../support/net.js';
 import { type TestPostgres, testPostgres } from '../support/postgres.js';
 
 const run = promisify(execFile);
 const CLI = resolve('dist/cli/main.js');
 const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
-
-async function freePort(): Promise<number> {
-  return new Promise((ok) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => ok(port));
-    });
-  });
-}
 
 describe('the diagon CLI against a local cluster of processes', () => {
   let pg: TestPostgres;

@@ -5,7 +5,6 @@
  * the log has no hole, and the exported pool verifies.
  */
 import { mkdtempSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -14,18 +13,10 @@ import { DiagonHttp } from '../../libs/client/index.js';
 import { isDiagonError } from '../../libs/db/errors.js';
 import { KeyPair } from '../../libs/identity/index.js';
 import { verifyExport } from '../../services/consensus/verify.js';
+import { freePort } from '../support/net.js';
 import { type TestPostgres, testPostgres } from '../support/postgres.js';
 
 const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
-
-async function freePort(): Promise<number> {
-  return new Promise((ok) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => ok(port));
-    });
-  });
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
