@@ -114,7 +114,7 @@ describe.skipIf(!root)('the capture service on lo', () => {
     });
     const ready = await fetch(`http://127.0.0.1:${port}/readyz`);
     expect(ready.status).toBe(503);
-    expect(((await ready.json()) as { reason: string }).reason).toMatch(/no-such-if0/);
+    expect(((await ready.json()) as { reason: string }).reason).toMatch(/no interface no-such-if0/);
     expect((await fetch(`http://127.0.0.1:${port}/healthz`)).status).toBe(200);
     await service.stop();
   });

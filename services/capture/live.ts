@@ -35,6 +35,13 @@ export interface LiveCaptureOptions {
 
 export const DEFAULT_RING_BYTES = 64 << 20;
 
+/**
+ * Every handle this process opened, never released: cap's native handle can crash the
+ * process when the collector frees it after a failed open or a close (seen in tests).
+ * One per capture started: a few hundred bytes each.
+ */
+const handles: unknown[] = [];
+
 /** The BPF filter of the edge's TCP ports. */
 export function bpfFilter(ports: readonly number[]): string {
   return ports.map((p) => `tcp port ${p}`).join(' or ');
@@ -80,7 +87,14 @@ export class LiveCapture {
         `the libpcap binding (npm cap) did not load: ${(e as Error).message}; install libpcap-dev and run npm ci`,
       );
     }
+    const devices = (Cap as unknown as { deviceList(): { name: string }[] }).deviceList();
+    if (!devices.some((d) => d.name === this.o.device))
+      throw new DiagonError(
+        'capture/no-device',
+        `there is no interface ${this.o.device} to capture on; this machine has: ${devices.map((d) => d.name).join(', ')}`,
+      );
     const c = new Cap();
+    handles.push(c);
     const buffer = Buffer.alloc(this.o.snapLength ?? 65_535);
     let name: string;
     try {
