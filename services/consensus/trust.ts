@@ -61,13 +61,18 @@ export class Trust {
   ): Promise<void> {
     const current = new Map((await this.scores(pool)).map((s) => [s.did, s.trust]));
     const now = new Date(this.o.now());
-    const move = async (did: string, up: boolean) => {
+    const move = (did: string, up: boolean) => {
       const before = current.get(did) ?? this.o.neutral;
       const score = Math.min(1, Math.max(0, before + (up ? this.o.gain : -this.o.loss)));
       current.set(did, score);
-      await setTrust(this.sql, pool, { did, score, updatedAt: now });
+      return { did, score, updatedAt: now };
     };
-    await move(p.proposer, passed);
-    for (const v of votes) await move(v.voter, v.support === passed);
+    // Computed in order (a voter may also be the proposer), then written in one pipeline.
+    const rows = [
+      move(p.proposer, passed),
+      ...votes.map((v) => move(v.voter, v.support === passed)),
+    ];
+    const last = new Map(rows.map((r) => [r.did, r]));
+    await this.sql.begin((tx) => Promise.all([...last.values()].map((r) => setTrust(tx, pool, r))));
   }
 }
