@@ -6,6 +6,7 @@
  */
 import pino from 'pino';
 import { DiagonError, isDiagonError } from '../db/errors.js';
+import { contextOf, inSpan, messageHeaders, SpanKind } from '../telemetry/index.js';
 
 export const HEADER = {
   did: 'Diagon-Did',
@@ -130,6 +131,20 @@ export function checkQueue(queue: string): void {
       { queue },
     );
   }
+}
+
+/** The headers to send: the active trace context, then the caller's (which win). */
+export function outgoingHeaders(headers: Record<string, string> = {}): Record<string, string> {
+  return copyHeaders({ ...messageHeaders(), ...headers });
+}
+
+/** OpenTelemetry's messaging attributes of a NATS operation. */
+export function messagingAttributes(subject: string, operation: 'send' | 'process') {
+  return {
+    'messaging.system': 'nats',
+    'messaging.destination.name': subject,
+    'messaging.operation.type': operation,
+  };
 }
 
 /**
@@ -300,11 +315,20 @@ export class InFlightHandlers {
     this.#logger = logger;
   }
 
-  /** Calls `handler` now; a returned promise is tracked until it settles. */
+  /**
+   * Calls `handler` now, in a span whose parent is the trace context the message carries;
+   * a returned promise is tracked until it settles.
+   */
   dispatch(handler: Handler, msg: Incoming): void {
     let result: void | Promise<void>;
     try {
-      result = handler(msg);
+      result = inSpan(
+        `process ${msg.subject}`,
+        msg.isRequest ? SpanKind.SERVER : SpanKind.CONSUMER,
+        messagingAttributes(msg.subject, 'process'),
+        () => handler(msg),
+        contextOf(msg.headers),
+      );
     } catch (e) {
       this.#fail(msg, e);
       return;

@@ -4,7 +4,9 @@
  * responders, deadlines, asynchronous delivery — and copies data and headers, so a
  * publisher reusing its buffer never changes what a receiver sees.
  */
+
 import { DiagonError } from '../db/errors.js';
+import { inSpan, SpanKind } from '../telemetry/index.js';
 import {
   type Bus,
   type BusLogger,
@@ -12,12 +14,13 @@ import {
   checkQueue,
   checkSubject,
   checkTimeout,
-  copyHeaders,
   DEFAULT_TIMEOUT_MS,
   defaultLogger,
   type Handler,
   Incoming,
   InFlightHandlers,
+  messagingAttributes,
+  outgoingHeaders,
   type ReplySender,
   type RequestOptions,
   type SubscribeOptions,
@@ -52,11 +55,17 @@ export class MemoryBus implements Bus {
   }
 
   request(subject: string, data: Uint8Array, opts: RequestOptions = {}): Promise<BusMessage> {
+    return inSpan(`send ${subject}`, SpanKind.CLIENT, messagingAttributes(subject, 'send'), () =>
+      this.#request(subject, data, opts),
+    );
+  }
+
+  #request(subject: string, data: Uint8Array, opts: RequestOptions): Promise<BusMessage> {
     try {
       this.#checkNotClosed();
       checkSubject(subject, 'publish');
       const timeoutMs = checkTimeout(opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
-      const headers = copyHeaders(opts.headers);
+      const headers = outgoingHeaders(opts.headers);
       return new Promise<BusMessage>((resolve, reject) => {
         const settle = (): void => {
           clearTimeout(timer);
@@ -109,7 +118,7 @@ export class MemoryBus implements Bus {
   ): void {
     this.#checkNotClosed();
     checkSubject(subject, 'publish');
-    this.#route(subject, data, copyHeaders(opts.headers), undefined);
+    this.#route(subject, data, outgoingHeaders(opts.headers), undefined);
   }
 
   subscribe(subject: string, handler: Handler, opts: SubscribeOptions = {}): Subscription {

@@ -2,6 +2,7 @@
  * The bus over a real NATS server (nats.js v3). Subjects, wildcards and queue groups are
  * the server's; this file translates messages, headers and errors to the `Bus` contract.
  */
+
 import {
   errors,
   type Msg,
@@ -13,6 +14,7 @@ import {
 import { connect } from '@nats-io/transport-node';
 import { redactUrl as redact } from '../common/url.js';
 import { DiagonError, isDiagonError } from '../db/errors.js';
+import { inSpan, SpanKind } from '../telemetry/index.js';
 import {
   type Bus,
   type BusLogger,
@@ -20,12 +22,13 @@ import {
   checkQueue,
   checkSubject,
   checkTimeout,
-  copyHeaders,
   DEFAULT_TIMEOUT_MS,
   defaultLogger,
   type Handler,
   Incoming,
   InFlightHandlers,
+  messagingAttributes,
+  outgoingHeaders,
   type ReplySender,
   type RequestOptions,
   type SubscribeOptions,
@@ -84,11 +87,17 @@ export class NatsBus implements Bus {
     void this.#watchStatus();
   }
 
-  async request(subject: string, data: Uint8Array, opts: RequestOptions = {}): Promise<BusMessage> {
+  request(subject: string, data: Uint8Array, opts: RequestOptions = {}): Promise<BusMessage> {
+    return inSpan(`send ${subject}`, SpanKind.CLIENT, messagingAttributes(subject, 'send'), () =>
+      this.#request(subject, data, opts),
+    );
+  }
+
+  async #request(subject: string, data: Uint8Array, opts: RequestOptions): Promise<BusMessage> {
     this.#checkNotClosed();
     checkSubject(subject, 'publish');
     const timeoutMs = checkTimeout(opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
-    const headers = toNatsHeaders(copyHeaders(opts.headers));
+    const headers = toNatsHeaders(outgoingHeaders(opts.headers));
     let reply: Msg;
     try {
       reply = await this.connection.request(subject, data.slice(), {
@@ -112,7 +121,7 @@ export class NatsBus implements Bus {
   ): void {
     this.#checkNotClosed();
     checkSubject(subject, 'publish');
-    const headers = toNatsHeaders(copyHeaders(opts.headers));
+    const headers = toNatsHeaders(outgoingHeaders(opts.headers));
     try {
       // nats.js keeps a reference to the payload until it flushes: copy it.
       this.connection.publish(subject, data.slice(), headers === undefined ? {} : { headers });

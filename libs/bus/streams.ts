@@ -12,7 +12,7 @@ import {
 } from '@nats-io/jetstream';
 import { nanos, headers as natsHeaders } from '@nats-io/nats-core';
 import { DiagonError } from '../db/errors.js';
-import type { Bus } from './bus.js';
+import { type Bus, outgoingHeaders } from './bus.js';
 import { NatsBus } from './nats-bus.js';
 import { ANY, STREAMS, subjects } from './subjects.js';
 
@@ -100,11 +100,11 @@ export async function publishDurable(
   opts: { msgId: string; headers?: Record<string, string> },
 ): Promise<DurablePublishAck> {
   if (!(bus instanceof NatsBus)) {
-    bus.publish(subject, data, opts.headers === undefined ? {} : { headers: opts.headers });
+    bus.publish(subject, data, { headers: outgoingHeaders(opts.headers) });
     return { seq: 0, duplicate: false };
   }
   const h = natsHeaders();
-  for (const [k, v] of Object.entries(opts.headers ?? {})) h.set(k, v);
+  for (const [k, v] of Object.entries(outgoingHeaders(opts.headers))) h.set(k, v);
   try {
     const ack = await jetstream(bus.connection).publish(subject, data.slice(), {
       msgID: opts.msgId,

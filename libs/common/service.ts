@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { type Bus, connectNats } from '../bus/index.js';
 import { isDiagonError } from '../db/errors.js';
 import { connectPostgres, migrate, type Sql } from '../storage/index.js';
+import { startTelemetry } from '../telemetry/index.js';
 import {
   type EnvSpec,
   type EnvValues,
@@ -75,6 +76,7 @@ export function runService<S extends EnvSpec>(def: ServiceDefinition<S>): void {
       return;
     }
     const config = loadEnv(def.name, def.env);
+    const telemetry = startTelemetry(def.name);
     const env = config as unknown as ServiceEnv;
     const log = pino({ name: def.name });
     const sql = await connectPostgres({ url: env.DATABASE_URL, schema: env.DIAGON_SCHEMA });
@@ -89,6 +91,7 @@ export function runService<S extends EnvSpec>(def: ServiceDefinition<S>): void {
       await service.stop();
       await bus.drain();
       await sql.end({ timeout: 5 });
+      await telemetry.shutdown();
       process.exit(0);
     };
     process.once('SIGTERM', () => void stop('SIGTERM'));

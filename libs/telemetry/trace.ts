@@ -1,0 +1,84 @@
+/**
+ * Trace context for Diagon's messages. W3C trace context (`traceparent`, `tracestate`)
+ * travels in NATS headers; `messageHeaders()` gives the active context's headers to send,
+ * `inSpan` runs work in a span whose parent is the context a message carried. Without an
+ * SDK (telemetry off, the default) spans are no-ops and cost next to nothing, but the
+ * headers a request arrived with are still passed on.
+ */
+import {
+  type Attributes,
+  type Context,
+  context,
+  propagation,
+  type Span,
+  SpanKind,
+  SpanStatusCode,
+  trace,
+} from '@opentelemetry/api';
+import { W3CTraceContextPropagator } from '@opentelemetry/core';
+
+export { SpanKind };
+
+// Always W3C: the SDK registers the same one when telemetry is on.
+propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+
+const tracer = () => trace.getTracer('diagon');
+
+/** `traceparent` (and `tracestate`) of `ctx`, to send with a message; empty when none. */
+export function messageHeaders(ctx: Context = context.active()): Record<string, string> {
+  const carrier: Record<string, string> = {};
+  propagation.inject(ctx, carrier);
+  return carrier;
+}
+
+/** The context that a message's headers carry (the active one when they carry none). */
+export function contextOf(headers: Record<string, string> | undefined): Context {
+  return headers === undefined ? context.active() : propagation.extract(context.active(), headers);
+}
+
+/**
+ * Runs `f` in a new span (a child of `parent`, default the active context); the span ends
+ * when `f` settles, with an error status and the exception recorded when it throws.
+ */
+export function inSpan<T>(
+  name: string,
+  kind: SpanKind,
+  attributes: Attributes,
+  f: (span: Span) => T,
+  parent: Context = context.active(),
+): T {
+  return tracer().startActiveSpan(name, { kind, attributes }, parent, (span) => {
+    const fail = (e: unknown) => {
+      span.recordException(e instanceof Error ? e : String(e));
+      span.setStatus({ code: SpanStatusCode.ERROR, message: (e as Error)?.message ?? String(e) });
+      span.end();
+    };
+    try {
+      const r = f(span);
+      if (r instanceof Promise)
+        return r.then(
+          (v) => {
+            span.end();
+            return v;
+          },
+          (e: unknown) => {
+            fail(e);
+            throw e;
+          },
+        ) as T;
+      span.end();
+      return r;
+    } catch (e) {
+      fail(e);
+      throw e;
+    }
+  });
+}
+
+/** The active span's trace and span ids, for log lines (undefined without a span). */
+export function traceIds(): { trace_id: string; span_id: string } | undefined {
+  const s = trace.getActiveSpan()?.spanContext();
+  return s === undefined || !trace.isSpanContextValid(s)
+    ? undefined
+    : { trace_id: s.traceId, span_id: s.spanId };
+}
