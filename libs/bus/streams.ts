@@ -12,7 +12,8 @@ import {
 } from '@nats-io/jetstream';
 import { nanos, headers as natsHeaders } from '@nats-io/nats-core';
 import { DiagonError } from '../db/errors.js';
-import { type Bus, outgoingHeaders } from './bus.js';
+import { contextOf, inSpan, SpanKind } from '../telemetry/index.js';
+import { type Bus, messagingAttributes, outgoingHeaders } from './bus.js';
 import { NatsBus } from './nats-bus.js';
 import { ANY, STREAMS, subjects } from './subjects.js';
 
@@ -189,7 +190,16 @@ export async function consumeDurable(
   const done = (async () => {
     for await (const m of messages) {
       try {
-        await handler({ seq: m.seq, subject: m.subject, data: m.data });
+        const headers: Record<string, string> = {};
+        for (const [k, v] of m.headers ?? []) if (v[0] !== undefined) headers[k] = v[0];
+        // A span per stored message, a child of the publisher's (its headers carry it).
+        await inSpan(
+          `process ${m.subject}`,
+          SpanKind.CONSUMER,
+          { ...messagingAttributes(m.subject, 'process'), 'messaging.message.id': String(m.seq) },
+          () => handler({ seq: m.seq, subject: m.subject, data: m.data }),
+          contextOf(headers),
+        );
         m.ack();
       } catch {
         m.nak(opts.redeliverMs ?? 1000);

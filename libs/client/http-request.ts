@@ -4,6 +4,7 @@
  * problem details) turned into a `DiagonError` with the problem's code and detail.
  */
 import { DiagonError } from '../db/errors.js';
+import { messageHeaders } from '../telemetry/index.js';
 
 export interface HttpOptions {
   /** The edge, e.g. `http://127.0.0.1:7421`. */
@@ -33,7 +34,8 @@ export async function request(
 ): Promise<Response> {
   const url = `${baseUrl(o.url)}${path}`;
   const timeoutMs = o.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  const h: Record<string, string> = { accept: 'application/json', ...headers };
+  // The caller's trace context (if any) goes along, so the edge's spans join its trace.
+  const h: Record<string, string> = { accept: 'application/json', ...messageHeaders(), ...headers };
   if (body !== undefined) h['content-type'] = 'application/json';
   try {
     return await (o.fetch ?? fetch)(url, {

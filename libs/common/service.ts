@@ -9,7 +9,7 @@ import { z } from 'zod';
 import { type Bus, connectNats } from '../bus/index.js';
 import { isDiagonError } from '../db/errors.js';
 import { connectPostgres, migrate, type Sql } from '../storage/index.js';
-import { startTelemetry } from '../telemetry/index.js';
+import { startTelemetry, traceIds } from '../telemetry/index.js';
 import {
   type EnvSpec,
   type EnvValues,
@@ -78,7 +78,8 @@ export function runService<S extends EnvSpec>(def: ServiceDefinition<S>): void {
     const config = loadEnv(def.name, def.env);
     const telemetry = startTelemetry(def.name);
     const env = config as unknown as ServiceEnv;
-    const log = pino({ name: def.name });
+    // Each line carries the trace and span it was written in (when telemetry is on).
+    const log = pino({ name: def.name, mixin: () => traceIds() ?? {} });
     const sql = await connectPostgres({ url: env.DATABASE_URL, schema: env.DIAGON_SCHEMA });
     await migrate(sql);
     const bus = await connectNats({ url: env.NATS_URL, name: `diagon-${def.name}` });

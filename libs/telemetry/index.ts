@@ -3,5 +3,6 @@
  * (trace.ts), and the OpenTelemetry SDK set up from `OTEL_*` variables (setup.ts).
  */
 
+export type { Context } from '@opentelemetry/api';
 export { startTelemetry, type Telemetry, telemetryEnabled } from './setup.js';
-export { contextOf, inSpan, messageHeaders, SpanKind, traceIds } from './trace.js';
+export { activeContext, contextOf, inSpan, messageHeaders, SpanKind, traceIds } from './trace.js';

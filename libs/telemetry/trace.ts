@@ -24,6 +24,11 @@ propagation.setGlobalPropagator(new W3CTraceContextPropagator());
 
 const tracer = () => trace.getTracer('diagon');
 
+/** The active trace context, to carry work on later under the same parent. */
+export function activeContext(): Context {
+  return context.active();
+}
+
 /** `traceparent` (and `tracestate`) of `ctx`, to send with a message; empty when none. */
 export function messageHeaders(ctx: Context = context.active()): Record<string, string> {
   const carrier: Record<string, string> = {};

@@ -4,6 +4,7 @@
  * DID, pool and request id travel in headers, set from the session (TCP connection or HTTP
  * bearer token), never from the client's body. Both transports relay through `relay`.
  */
+
 import { ANY, type Bus, HEADER, jsonData, subjects } from '../../libs/bus/index.js';
 import { DiagonError, isDiagonError, printEdn } from '../../libs/db/index.js';
 import {
@@ -14,6 +15,7 @@ import {
   type ProposalKind,
   type VoteBody,
 } from '../../libs/governance/index.js';
+import { contextOf, inSpan, SpanKind } from '../../libs/telemetry/index.js';
 import type { Message } from '../../libs/wire/index.js';
 import type { AuthMetrics } from './metrics.js';
 
@@ -144,13 +146,31 @@ export async function relay(
   target: RelayTarget,
   origin: RelayOrigin,
 ): Promise<Uint8Array> {
+  // The edge's span is a child of the client's trace context (from the frame or the HTTP
+  // header); the NATS request below carries the edge's span on.
+  const carried: Record<string, string> = {};
+  if (origin.traceparent) carried.traceparent = origin.traceparent;
+  if (origin.tracestate) carried.tracestate = origin.tracestate;
+  return inSpan(
+    `relay ${type}`,
+    SpanKind.SERVER,
+    { 'diagon.pool': origin.pool, 'diagon.did': origin.did, 'diagon.request_id': origin.requestId },
+    () => relayInSpan(d, type, target, origin),
+    contextOf(carried),
+  );
+}
+
+async function relayInSpan(
+  d: RelayDeps,
+  type: string,
+  target: RelayTarget,
+  origin: RelayOrigin,
+): Promise<Uint8Array> {
   const headers: Record<string, string> = {
     [HEADER.did]: origin.did,
     [HEADER.pool]: origin.pool,
     [HEADER.requestId]: origin.requestId,
   };
-  if (origin.traceparent) headers[HEADER.traceparent] = origin.traceparent;
-  if (origin.tracestate) headers[HEADER.tracestate] = origin.tracestate;
   const started = performance.now();
   try {
     const reply = await d.bus.request(target.subject, target.data, {

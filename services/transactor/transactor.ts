@@ -68,6 +68,7 @@ import {
   type Sql,
   verifyChain,
 } from '../../libs/storage/index.js';
+import { activeContext, type Context, inSpan, SpanKind } from '../../libs/telemetry/index.js';
 
 export interface TransactorOptions {
   pool: string;
@@ -114,6 +115,8 @@ export interface CommittedEvent {
 }
 
 interface Submission {
+  /** The trace context it arrived in: its commit and publication are spans under it. */
+  ctx: Context;
   bytes: Uint8Array;
   /** Decoded and verified on arrival, outside the commit loop. */
   cert: CommitCertificate;
@@ -321,6 +324,7 @@ export class Transactor {
     });
     return new Promise((resolve, reject) => {
       const s: Submission = {
+        ctx: activeContext(),
         bytes,
         cert,
         proposal: cert.proposal.id,
@@ -460,8 +464,15 @@ export class Transactor {
       a.sub.settle({ ok: true, value: a.result });
     }
     while (s.recent.size > RECENT_MAX) s.recent.delete(s.recent.keys().next().value!);
+    const contexts = new Map(applied.accepted.map((a) => [a.result.t, a.sub.ctx]));
     for (const e of stored)
-      void this.publish(e).catch((err: unknown) =>
+      void inSpan(
+        `commit ${pool}`,
+        SpanKind.INTERNAL,
+        { 'diagon.pool': pool, 'diagon.t': e.t, 'diagon.batch_size': stored.length },
+        () => this.publish(e),
+        contexts.get(e.t),
+      ).catch((err: unknown) =>
         this.o.log?.warn(
           { pool, t: e.t, err: String(err) },
           'publish failed; republished at next start',

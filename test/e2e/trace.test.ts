@@ -1,0 +1,143 @@
+/**
+ * One governed transaction is one trace across the cluster's processes: the client's span,
+ * the edge relaying the proposal and each vote, consensus deciding, the transactor
+ * committing and publishing, the indexer folding — spans from at least four services, each
+ * parented by the one that caused it. The services export OTLP/HTTP (JSON) to a receiver
+ * in this test; real NATS and Postgres.
+ */
+
+import { mkdtempSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Cluster, startCluster } from '../../cli/cluster/cluster.js';
+import { DiagonHttp } from '../../libs/client/index.js';
+import { KeyPair } from '../../libs/identity/index.js';
+import { inSpan, SpanKind, startTelemetry } from '../../libs/telemetry/index.js';
+import { freePort } from '../support/net.js';
+import { type TestPostgres, testPostgres } from '../support/postgres.js';
+
+interface ReceivedSpan {
+  service: string;
+  traceId: string;
+  spanId: string;
+  parentSpanId: string;
+  name: string;
+}
+
+const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
+
+describe('telemetry across the cluster', () => {
+  let pg: TestPostgres;
+  let cluster: Cluster;
+  let receiver: Server;
+  const received: ReceivedSpan[] = [];
+  const local = new InMemorySpanExporter();
+  const telemetry = startTelemetry('e2e-client', { processor: new SimpleSpanProcessor(local) });
+
+  beforeAll(async () => {
+    const otlpPort = await freePort();
+    receiver = createServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', () => {
+        if (req.url === '/v1/traces') {
+          const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
+            resourceSpans: {
+              resource: { attributes: { key: string; value: { stringValue?: string } }[] };
+              scopeSpans: {
+                spans: { traceId: string; spanId: string; parentSpanId?: string; name: string }[];
+              }[];
+            }[];
+          };
+          for (const rs of body.resourceSpans) {
+            const service =
+              rs.resource.attributes.find((a) => a.key === 'service.name')?.value.stringValue ??
+              '?';
+            for (const ss of rs.scopeSpans)
+              for (const s of ss.spans)
+                received.push({
+                  service,
+                  traceId: s.traceId,
+                  spanId: s.spanId,
+                  parentSpanId: s.parentSpanId ?? '',
+                  name: s.name,
+                });
+          }
+        }
+        res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+      });
+    }).listen(otlpPort, '127.0.0.1');
+    pg = await testPostgres('e2e_trace', 2);
+    cluster = await startCluster({
+      dataDir: join(mkdtempSync(join(tmpdir(), 'diagon-trace-')), '.diagon'),
+      databaseUrl: pg.url,
+      schema: pg.schema,
+      natsUrl: NATS_URL,
+      tcpPort: await freePort(),
+      httpPort: await freePort(),
+      env: {
+        OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${otlpPort}`,
+        OTEL_BSP_SCHEDULE_DELAY: '200',
+      },
+      out: () => {},
+    });
+  }, 120_000);
+  afterAll(async () => {
+    await cluster?.stop();
+    await pg?.drop();
+    await telemetry.shutdown();
+    receiver?.close();
+  });
+
+  it('makes one governed transaction one trace, with spans from four services, each parented', async () => {
+    const keys = [KeyPair.generate(), KeyPair.generate(), KeyPair.generate()];
+    const url = cluster.httpUrl;
+    const pool = 'traced';
+    await DiagonHttp.createPool({
+      url,
+      key: keys[0]!,
+      pool,
+      members: keys.map((k) => ({ did: k.did })),
+    });
+    await cluster.serving(pool);
+    const [a, b, c] = await Promise.all(keys.map((key) => DiagonHttp.login({ url, pool, key })));
+    const traceId = await inSpan('governed transaction', SpanKind.CLIENT, {}, async (span) => {
+      const p = await a!.propose('[{:db/ident :n :db/valueType :db.type/long}]');
+      await b!.vote(p.id, true, 'traced');
+      const last = await c!.vote(p.id, true, 'traced');
+      expect(last.status).toBe('committed');
+      return span.spanContext().traceId;
+    });
+    const root = local.getFinishedSpans().find((s) => s.name === 'governed transaction')!;
+    const inTrace = () => received.filter((s) => s.traceId === traceId);
+    const services = () => new Set(inTrace().map((s) => s.service));
+    for (let i = 0; i < 150 && !services().has('diagon-indexer'); i++)
+      await new Promise((r) => setTimeout(r, 100));
+    expect([...services()].sort()).toEqual(
+      expect.arrayContaining([
+        'diagon-auth',
+        'diagon-consensus',
+        'diagon-indexer',
+        'diagon-transactor',
+      ]),
+    );
+    // Every span's parent is the client's root or another span of the trace.
+    const ids = new Set([root.spanContext().spanId, ...inTrace().map((s) => s.spanId)]);
+    for (const s of inTrace()) expect(ids, `${s.service} ${s.name}`).toContain(s.parentSpanId);
+    // The chain: the edge relays under the client; consensus under the edge's request; the
+    // transactor under consensus's submit; the indexer under the transactor's commit.
+    const span = (service: string, name: RegExp) =>
+      inTrace().find((s) => s.service === service && name.test(s.name));
+    const relay = span('diagon-auth', /^relay propose/)!;
+    expect(relay.parentSpanId).toBe(root.spanContext().spanId);
+    const submit = span('diagon-transactor', /^process diagon\.pool\.traced\.tx\.submit/)!;
+    const consensusSend = inTrace().find((s) => s.spanId === submit.parentSpanId)!;
+    expect(consensusSend.service).toBe('diagon-consensus');
+    const fold = span('diagon-indexer', /^process diagon\.pool\.traced\.tx\.committed/)!;
+    const commit = inTrace().find((s) => s.spanId === fold.parentSpanId)!;
+    expect(commit.service).toBe('diagon-transactor');
+  }, 90_000);
+});
