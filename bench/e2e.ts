@@ -13,9 +13,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startCluster } from '../cli/cluster/cluster.js';
-import { DiagonHttp } from '../libs/client/index.js';
-import { KeyPair } from '../libs/identity/index.js';
 import { connectPostgres } from '../libs/storage/index.js';
+import { memberSessions } from '../test/support/cluster.js';
 
 const PG_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
@@ -43,17 +42,8 @@ export async function run(): Promise<void> {
     out: () => {},
   });
   try {
-    const keys = [KeyPair.generate(), KeyPair.generate(), KeyPair.generate()];
-    const pool = 'bench-e2e';
-    const url = cluster.httpUrl;
-    await DiagonHttp.createPool({
-      url,
-      key: keys[0]!,
-      pool,
-      members: keys.map((k) => ({ did: k.did })),
-    });
-    await cluster.serving(pool);
-    const [a, b, c] = await Promise.all(keys.map((key) => DiagonHttp.login({ url, pool, key })));
+    const { sessions } = await memberSessions(cluster, 'bench-e2e');
+    const [a, b, c] = sessions;
     const schemaTx = await a!.propose('[{:db/ident :n :db/valueType :db.type/long}]');
     await b!.vote(schemaTx.id, true, 'bench');
     await c!.vote(schemaTx.id, true, 'bench');

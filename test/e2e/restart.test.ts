@@ -4,19 +4,11 @@
  * retry, and in the end every commit a client was told about is in the log exactly once,
  * the log has no hole, and the exported pool verifies.
  */
-import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Cluster, startCluster } from '../../cli/cluster/cluster.js';
 import { DiagonHttp } from '../../libs/client/index.js';
 import { isDiagonError } from '../../libs/db/errors.js';
-import { KeyPair } from '../../libs/identity/index.js';
 import { verifyExport } from '../../services/consensus/verify.js';
-import { freePort } from '../support/net.js';
-import { type TestPostgres, testPostgres } from '../support/postgres.js';
-
-const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
+import { memberSessions, type TestCluster, testCluster } from '../support/cluster.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -33,37 +25,20 @@ async function retrying<T>(f: () => Promise<T>, until: number): Promise<T> {
 }
 
 describe('a cluster whose services are killed in turn under load', () => {
-  let pg: TestPostgres;
-  let cluster: Cluster;
-  const keys = [KeyPair.generate(), KeyPair.generate(), KeyPair.generate()];
+  let tc: TestCluster;
   const pool = 'restarts';
 
   beforeAll(async () => {
-    pg = await testPostgres('e2e_restart', 2);
-    cluster = await startCluster({
-      dataDir: join(mkdtempSync(join(tmpdir(), 'diagon-restart-')), '.diagon'),
-      databaseUrl: pg.url,
-      schema: pg.schema,
-      natsUrl: NATS_URL,
-      tcpPort: await freePort(),
-      httpPort: await freePort(),
-      out: () => {},
-    });
+    tc = await testCluster('e2e_restart');
   }, 120_000);
   afterAll(async () => {
-    await cluster?.stop();
-    await pg?.drop();
+    await tc?.stop();
   });
 
   it('loses nothing committed, duplicates nothing, and verifies', async () => {
+    const { cluster } = tc;
     const url = cluster.httpUrl;
-    await DiagonHttp.createPool({
-      url,
-      key: keys[0]!,
-      pool,
-      members: keys.map((k) => ({ did: k.did })),
-    });
-    await cluster.serving(pool);
+    const { keys } = await memberSessions(cluster, pool);
     const deadline = Date.now() + 150_000;
     const login = () =>
       Promise.all(

@@ -6,18 +6,12 @@
  * in this test; real NATS and Postgres.
  */
 
-import { mkdtempSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Cluster, startCluster } from '../../cli/cluster/cluster.js';
-import { DiagonHttp } from '../../libs/client/index.js';
-import { KeyPair } from '../../libs/identity/index.js';
 import { inSpan, SpanKind, startTelemetry } from '../../libs/telemetry/index.js';
+import { memberSessions, type TestCluster, testCluster } from '../support/cluster.js';
 import { freePort } from '../support/net.js';
-import { type TestPostgres, testPostgres } from '../support/postgres.js';
 
 interface ReceivedSpan {
   service: string;
@@ -27,11 +21,8 @@ interface ReceivedSpan {
   name: string;
 }
 
-const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
-
 describe('telemetry across the cluster', () => {
-  let pg: TestPostgres;
-  let cluster: Cluster;
+  let tc: TestCluster;
   let receiver: Server;
   const received: ReceivedSpan[] = [];
   const local = new InMemorySpanExporter();
@@ -70,40 +61,20 @@ describe('telemetry across the cluster', () => {
         res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
       });
     }).listen(otlpPort, '127.0.0.1');
-    pg = await testPostgres('e2e_trace', 2);
-    cluster = await startCluster({
-      dataDir: join(mkdtempSync(join(tmpdir(), 'diagon-trace-')), '.diagon'),
-      databaseUrl: pg.url,
-      schema: pg.schema,
-      natsUrl: NATS_URL,
-      tcpPort: await freePort(),
-      httpPort: await freePort(),
-      env: {
-        OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${otlpPort}`,
-        OTEL_BSP_SCHEDULE_DELAY: '200',
-      },
-      out: () => {},
+    tc = await testCluster('e2e_trace', {
+      OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${otlpPort}`,
+      OTEL_BSP_SCHEDULE_DELAY: '200',
     });
   }, 120_000);
   afterAll(async () => {
-    await cluster?.stop();
-    await pg?.drop();
+    await tc?.stop();
     await telemetry.shutdown();
     receiver?.close();
   });
 
   it('makes one governed transaction one trace, with spans from four services, each parented', async () => {
-    const keys = [KeyPair.generate(), KeyPair.generate(), KeyPair.generate()];
-    const url = cluster.httpUrl;
-    const pool = 'traced';
-    await DiagonHttp.createPool({
-      url,
-      key: keys[0]!,
-      pool,
-      members: keys.map((k) => ({ did: k.did })),
-    });
-    await cluster.serving(pool);
-    const [a, b, c] = await Promise.all(keys.map((key) => DiagonHttp.login({ url, pool, key })));
+    const { sessions } = await memberSessions(tc.cluster, 'traced');
+    const [a, b, c] = sessions;
     const traceId = await inSpan('governed transaction', SpanKind.CLIENT, {}, async (span) => {
       const p = await a!.propose('[{:db/ident :n :db/valueType :db.type/long}]');
       await b!.vote(p.id, true, 'traced');
