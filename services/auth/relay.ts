@@ -15,7 +15,7 @@ import {
   type ProposalKind,
   type VoteBody,
 } from '../../libs/governance/index.js';
-import { contextOf, inSpan, SpanKind } from '../../libs/telemetry/index.js';
+import { contextOf, inSpan, messageHeaders, SpanKind } from '../../libs/telemetry/index.js';
 import type { Message } from '../../libs/wire/index.js';
 import type { AuthMetrics } from './metrics.js';
 
@@ -155,7 +155,7 @@ export async function relay(
     `relay ${type}`,
     SpanKind.SERVER,
     { 'diagon.pool': origin.pool, 'diagon.did': origin.did, 'diagon.request_id': origin.requestId },
-    () => relayInSpan(d, type, target, origin),
+    () => relayInSpan(d, type, target, origin, carried),
     contextOf(carried),
   );
 }
@@ -165,8 +165,12 @@ async function relayInSpan(
   type: string,
   target: RelayTarget,
   origin: RelayOrigin,
+  carried: Record<string, string>,
 ): Promise<Uint8Array> {
+  // With telemetry off there is no active span to send on: pass the client's own context.
+  const traced = Object.keys(messageHeaders()).length > 0;
   const headers: Record<string, string> = {
+    ...(traced ? {} : carried),
     [HEADER.did]: origin.did,
     [HEADER.pool]: origin.pool,
     [HEADER.requestId]: origin.requestId,
