@@ -88,7 +88,7 @@ export async function runDemo(cluster: Cluster): Promise<void> {
     `[{:city/name "Lisbon" :city/population ${545000 + growth(before)}}]`,
     'a newer estimate',
   );
-  console.log(`\n  q ${CITIES}\n  → ${await ann!.q(CITIES)}   (t=${after})`);
+  console.log(`\n  q ${CITIES}\n  → ${await queryWhenServed(() => ann!.q(CITIES))}   (t=${after})`);
   console.log(`  as of t=${before}\n  → ${await ann!.q(CITIES, { asOf: before })}`);
   await overTheWire(cluster, keys[0]!);
 }
@@ -119,6 +119,21 @@ async function overTheWire(cluster: Cluster, key: KeyPair): Promise<void> {
   console.log(`  capture saw ${seen.length} frames: ${seen.map((e) => e.type).join(', ')}`);
   const q = seen.find((e) => e.type === 'query');
   if (q !== undefined) console.log(`  e.g. ${JSON.stringify(q)}`);
+}
+
+/**
+ * The indexer finds a new pool within seconds (it looks every 5 s): until then a query has
+ * no responder, so the demo asks again rather than fail.
+ */
+async function queryWhenServed(q: () => Promise<string>): Promise<string> {
+  for (let i = 0; ; i++) {
+    try {
+      return await q();
+    } catch (e) {
+      if (!isDiagonError(e) || !/no-responders/.test(e.code) || i >= 100) throw e;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
 }
 
 /** A different population each run, so the as-of query always shows a change. */

@@ -129,7 +129,9 @@ export async function startCluster(o: ClusterOptions = {}): Promise<Cluster> {
     };
     if (nats === null) {
       out(
-        'no NATS: NATS_URL is unset and nats-server is not on PATH, so every service runs in this one process on the in-process bus (nothing durable on the bus; install nats-server for the real thing)',
+        o.singleProcess
+          ? 'single process: every service runs in this one process on the in-process bus (nothing durable on the bus)'
+          : 'no NATS: NATS_URL is unset and nats-server is not on PATH, so every service runs in this one process on the in-process bus (nothing durable on the bus; install nats-server for the real thing)',
       );
       await startInProcess(env, sql, out, stops, transactors);
     } else {
