@@ -1,7 +1,8 @@
 import fc from 'fast-check';
 import { base58btc } from 'multiformats/bases/base58';
 import { describe, expect, it } from 'vitest';
-import { DiagonError } from '../db/errors.js';
+import { thrown } from '../../test/support/errors.js';
+import type { DiagonError } from '../db/errors.js';
 import {
   contentId,
   DAG_CBOR_CODEC,
@@ -83,17 +84,6 @@ function scenario(n: number, yes: number[], no: number[] = []): CommitCertificat
     ...yes.map((i) => vote(key(i), p, true)),
     ...no.map((i) => vote(key(i), p, false)),
   ]);
-}
-
-/** The DiagonError `f` throws (and fails the test when it throws nothing or something else). */
-function thrown(f: () => unknown): DiagonError {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(DiagonError);
-    return e as DiagonError;
-  }
-  throw new Error('expected a DiagonError, but nothing was thrown');
 }
 
 const flipBit = (b: Uint8Array, i: number, bit: number) => {

@@ -8,6 +8,7 @@ import fc from 'fast-check';
 import { base58btc } from 'multiformats/bases/base58';
 import { CID } from 'multiformats/cid';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { thrown } from '../../test/support/errors.js';
 import { DiagonError } from '../db/errors.js';
 import { encodeCanonical } from './cbor.js';
 import {
@@ -47,17 +48,6 @@ const seed = (n: number) => {
   s[31] = n;
   return s;
 };
-
-/** The DiagonError `f` throws (and fails the test when it throws nothing or something else). */
-function thrown(f: () => unknown): DiagonError {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(DiagonError);
-    return e as DiagonError;
-  }
-  throw new Error('expected a DiagonError, but nothing was thrown');
-}
 
 async function rejected(p: Promise<unknown>): Promise<DiagonError> {
   try {

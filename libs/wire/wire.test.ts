@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { DiagonError } from '../db/errors.js';
+import { thrown } from '../../test/support/errors.js';
 import { type CanonicalValue, decodeCanonical, encodeCanonical } from '../identity/cbor.js';
 import { didMatchesKey } from '../identity/did.js';
 import { verify } from '../identity/ed25519.js';
@@ -33,17 +33,6 @@ import {
 const hex = (s: string) => Uint8Array.from(Buffer.from(s.replace(/\s/g, ''), 'hex'));
 const toHex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 const concat = (parts: Uint8Array[]) => new Uint8Array(Buffer.concat(parts));
-
-/** The DiagonError `f` throws (and fails the test when it throws nothing or something else). */
-function thrown(f: () => unknown): DiagonError {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(DiagonError);
-    return e as DiagonError;
-  }
-  throw new Error('expected a DiagonError, but nothing was thrown');
-}
 
 /** `bytes` cut at `cuts` (taken modulo its length), in order. */
 function split(bytes: Uint8Array, cuts: number[]): Uint8Array[] {

@@ -1,6 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { DiagonError } from '../../libs/db/errors.js';
+import { thrown } from '../../test/support/errors.js';
 import {
   type CapturedPacket,
   type PacketToWrite,
@@ -31,16 +32,6 @@ const expected = (unitNs: bigint, linkType: number): Partial<CapturedPacket>[] =
     originalLength: p.originalLength ?? p.data.length,
     interfaceIndex: 0,
   }));
-
-function thrown(f: () => unknown): DiagonError {
-  try {
-    f();
-  } catch (e) {
-    expect(e).toBeInstanceOf(DiagonError);
-    return e as DiagonError;
-  }
-  throw new Error('expected a DiagonError, but nothing was thrown');
-}
 
 /** Every packet of `file`, or the DiagonError reading it threw (anything else fails). */
 function readOrRefuse(file: Uint8Array): CapturedPacket[] | DiagonError {
