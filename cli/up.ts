@@ -65,6 +65,7 @@ function printNext(c: Cluster): void {
   wire (TCP)   ${c.tcpAddress}
   Postgres     ${c.databaseUrl}
   NATS         ${c.natsUrl ?? '(in-process bus)'}
+  metrics      ${[...c.ops].map(([name, url]) => `${name} ${url}/metrics`).join('\n               ')}
 
   next:  npx diagon keygen && npx diagon pool create mine && npx diagon login --pool mine
          npx diagon q '[:find ?n ?p :where [?c :city/name ?n] [?c :city/population ?p]]' --pool demo --key ${c.dataDir}/keys/demo-ann.key

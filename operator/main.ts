@@ -1,10 +1,10 @@
 /** The operator process (`--help` lists its variables). */
-import { createServer } from 'node:http';
 import { hostname } from 'node:os';
 import { KubeConfig } from '@kubernetes/client-node';
 import { z } from 'zod';
 import { envInt, envVar } from '../libs/common/env.js';
 import { defineService, runService, SERVICE_ENV } from '../libs/common/service.js';
+import { serveOps } from '../libs/telemetry/ops.js';
 import { Operator } from './operator.js';
 
 export const OPERATOR_ENV = {
@@ -71,21 +71,16 @@ export const operatorService = defineService({
       log: (msg) => log.info(msg),
     });
     operator.start();
-    const http = createServer(async (req, res) => {
-      if (req.url === '/healthz') res.writeHead(200).end('{"ok":true}');
-      else if (req.url === '/readyz')
-        res.writeHead(200).end(JSON.stringify({ ok: true, leader: operator.isLeader }));
-      else if (req.url === '/metrics')
-        res
-          .writeHead(200, { 'content-type': operator.metrics.registry.contentType })
-          .end(await operator.metrics.registry.metrics());
-      else res.writeHead(404).end();
+    const ops = await serveOps({
+      port: c.OPERATOR_METRICS_PORT,
+      registry: operator.metrics.registry,
+      // Ready as leader or as a standby waiting for the Lease.
+      ready: () => null,
     });
-    await new Promise<void>((r) => http.listen(c.OPERATOR_METRICS_PORT, r));
     return {
       async stop() {
         await operator.stop();
-        await new Promise((r) => http.close(r));
+        await ops.close();
       },
     };
   },

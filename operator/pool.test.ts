@@ -79,6 +79,8 @@ describe('the transactor Deployment', () => {
     const c = d.spec.template.spec.containers[0]!;
     expect(c.env).toContainEqual({ name: 'TRANSACTOR_POOL', value: 'p1' });
     expect(c.env).toContainEqual({ name: 'TX_BATCH_MAX', value: '64' });
+    expect(c.ports).toEqual([{ name: 'ops', containerPort: 7425, protocol: 'TCP' }]);
+    expect(c.readinessProbe.httpGet).toEqual({ path: '/readyz', port: 'ops' });
     expect(c.securityContext).toMatchObject({
       readOnlyRootFilesystem: true,
       capabilities: { drop: ['ALL'] },

@@ -140,6 +140,9 @@ export interface TransactorImage {
   env: { name: string; value?: string; valueFrom?: unknown }[];
 }
 
+/** /healthz, /readyz and /metrics of a transactor pod (port `ops`, scraped by the chart's PodMonitor). */
+export const TRANSACTOR_OPS_PORT = 7425;
+
 /** The transactor Deployment of a pool, owned by the Pool (server-side applied). */
 export function transactorDeployment(p: PoolResource, spec: PoolSpec, t: TransactorImage) {
   const name = transactorName(p.metadata.name);
@@ -195,7 +198,22 @@ export function transactorDeployment(p: PoolResource, spec: PoolSpec, t: Transac
                 { name: 'TRANSACTOR_POOL', value: p.metadata.name },
                 { name: 'TX_BATCH_MAX', value: String(spec.transactor.batchMax) },
                 { name: 'TX_BATCH_DELAY_MS', value: String(spec.transactor.batchDelayMs) },
+                { name: 'TRANSACTOR_HTTP_PORT', value: String(TRANSACTOR_OPS_PORT) },
               ],
+              ports: [{ name: 'ops', containerPort: TRANSACTOR_OPS_PORT, protocol: 'TCP' }],
+              // Live while the process answers; ready while it writes or stands by for the fence.
+              livenessProbe: {
+                httpGet: { path: '/healthz', port: 'ops' },
+                periodSeconds: 10,
+                timeoutSeconds: 3,
+                failureThreshold: 3,
+              },
+              readinessProbe: {
+                httpGet: { path: '/readyz', port: 'ops' },
+                periodSeconds: 5,
+                timeoutSeconds: 3,
+                failureThreshold: 2,
+              },
               ...(spec.transactor.resources === undefined
                 ? {}
                 : { resources: spec.transactor.resources }),

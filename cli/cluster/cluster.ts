@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { MemoryBus } from '../../libs/bus/index.js';
 import { loadEnv } from '../../libs/common/env.js';
+import { freePort } from '../../libs/common/net.js';
 import type { ServiceDefinition } from '../../libs/common/service.js';
 import { connectPostgres, migrate, type Sql } from '../../libs/storage/index.js';
 import { authService } from '../../services/auth/service.js';
@@ -50,6 +51,11 @@ export interface Cluster {
   natsUrl: string | null;
   dataDir: string;
   supervisor: Supervisor | null;
+  /**
+   * Each service's /healthz, /readyz and /metrics, by name (`auth`, `consensus`, `indexer`,
+   * `capture`, `transactor/<pool>`): loopback ports the OS picked, unless `env` set them.
+   */
+  ops: Map<string, string>;
   /** Resolves once a transactor writes `pool` (a new pool gets one within a second). */
   serving(pool: string, timeoutMs?: number): Promise<void>;
   stop(): Promise<void>;
@@ -101,7 +107,27 @@ export async function startCluster(o: ClusterOptions = {}): Promise<Cluster> {
       AUTH_ALLOW_POOL_CREATE: 'true',
       CONSENSUS_KEY_FILE: join(dataDir, 'keys', 'consensus.key'),
       INDEXER_REPLICA: 'local',
+      CONSENSUS_HTTP_HOST: '127.0.0.1',
+      CONSENSUS_HTTP_PORT: String(await freePort()),
+      INDEXER_HTTP_HOST: '127.0.0.1',
+      INDEXER_HTTP_PORT: String(await freePort()),
+      CAPTURE_HTTP_HOST: '127.0.0.1',
+      CAPTURE_HTTP_PORT: String(await freePort()),
+      TRANSACTOR_HTTP_HOST: '127.0.0.1',
       ...o.env,
+    };
+    const local = (port: string | undefined) => `http://127.0.0.1:${port}`;
+    const ops = new Map([
+      ['auth', `http://127.0.0.1:${httpPort}`],
+      ['consensus', local(env.CONSENSUS_HTTP_PORT)],
+      ['indexer', local(env.INDEXER_HTTP_PORT)],
+      ['capture', local(env.CAPTURE_HTTP_PORT)],
+    ]);
+    // Each transactor gets its own port (several run on this machine), unless one is set.
+    const transactorEnv = async (pool: string) => {
+      const port = o.env?.TRANSACTOR_HTTP_PORT ?? String(await freePort());
+      ops.set(`transactor/${pool}`, local(port));
+      return { TRANSACTOR_POOL: pool, TRANSACTOR_HTTP_PORT: port };
     };
     const sql = await connectPostgres({ url: pg.url, schema: env.DIAGON_SCHEMA!, max: 10 });
     stops.push(() => sql.end({ timeout: 5 }));
@@ -124,6 +150,7 @@ export async function startCluster(o: ClusterOptions = {}): Promise<Cluster> {
       natsUrl: nats?.url ?? null,
       dataDir,
       supervisor: null,
+      ops,
       serving,
       stop,
     };
@@ -133,10 +160,11 @@ export async function startCluster(o: ClusterOptions = {}): Promise<Cluster> {
           ? 'single process: every service runs in this one process on the in-process bus (nothing durable on the bus)'
           : 'no NATS: NATS_URL is unset and nats-server is not on PATH, so every service runs in this one process on the in-process bus (nothing durable on the bus; install nats-server for the real thing)',
       );
-      await startInProcess(env, sql, out, stops, transactors);
+      await startInProcess(env, sql, out, stops, transactors, transactorEnv);
     } else {
-      cluster.supervisor = await startProcesses(env, sql, out, stops, transactors);
+      cluster.supervisor = await startProcesses(env, sql, out, stops, transactors, transactorEnv);
     }
+    if (cluster.supervisor === null || !existsSync(script('capture'))) ops.delete('capture');
     await waitForPort(httpPort, 30_000);
     return cluster;
   } catch (e) {
@@ -188,6 +216,7 @@ async function startProcesses(
   out: (l: string) => void,
   stops: (() => Promise<void>)[],
   transactors: Map<string, Promise<void>>,
+  transactorEnv: (pool: string) => Promise<Record<string, string>>,
 ): Promise<Supervisor> {
   const sup = new Supervisor(out);
   stops.push(() => sup.stopAll());
@@ -202,12 +231,14 @@ async function startProcesses(
     if (!transactors.has(pool))
       transactors.set(
         pool,
-        sup.start({
-          name: `transactor/${pool}`,
-          script: script('transactor'),
-          env: { ...env, TRANSACTOR_POOL: pool },
-          readyWhen: (l) => l.msg === 'transactor active' || l.msg.startsWith('standby'),
-        }),
+        transactorEnv(pool).then((more) =>
+          sup.start({
+            name: `transactor/${pool}`,
+            script: script('transactor'),
+            env: { ...env, ...more },
+            readyWhen: (l) => l.msg === 'transactor active' || l.msg.startsWith('standby'),
+          }),
+        ),
       );
     return transactors.get(pool)!;
   };
@@ -225,6 +256,7 @@ async function startInProcess(
   out: (l: string) => void,
   stops: (() => Promise<void>)[],
   transactors: Map<string, Promise<void>>,
+  transactorEnv: (pool: string) => Promise<Record<string, string>>,
 ): Promise<void> {
   const bus = new MemoryBus();
   stops.push(() => bus.close());
@@ -246,7 +278,10 @@ async function startInProcess(
   await run(indexerService);
   const startTransactor = (pool: string) => {
     if (!transactors.has(pool))
-      transactors.set(pool, run(transactorService, { TRANSACTOR_POOL: pool }));
+      transactors.set(
+        pool,
+        transactorEnv(pool).then((more) => run(transactorService, more)),
+      );
     return transactors.get(pool)!;
   };
   for (const p of await listPoolNames(sql)) await startTransactor(p);

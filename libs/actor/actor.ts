@@ -137,6 +137,11 @@ export class Actor<S, M, R = void> implements Supervised {
     return this.gen;
   }
 
+  /** Messages waiting in the mailbox (the one being handled not counted). */
+  get mailboxSize(): number {
+    return this.mailbox.size;
+  }
+
   /** Queues `msg`; resolves once it is in the mailbox (waiting while it is full). */
   tell(msg: M): Promise<void> {
     if (this.closed) return Promise.reject(this.stoppedError(undefined));

@@ -1,8 +1,9 @@
 /** The capture service's Prometheus metrics. */
-import { Counter, Gauge, Registry } from 'prom-client';
+import { Counter, Registry } from 'prom-client';
 
-export function captureMetrics() {
+export function captureMetrics(opts: { packets?: () => number } = {}) {
   const registry = new Registry();
+  let counted = 0;
   return {
     registry,
     frames: new Counter({
@@ -17,10 +18,16 @@ export function captureMetrics() {
       labelNames: ['kind'] as const,
       registers: [registry],
     }),
-    packets: new Gauge({
-      name: 'diagon_capture_packets',
-      help: 'Packets captured since start',
+    packets: new Counter({
+      name: 'diagon_capture_packets_total',
+      help: 'Packets captured',
       registers: [registry],
+      collect() {
+        if (opts.packets === undefined) return;
+        const now = opts.packets();
+        this.inc(Math.max(0, now - counted));
+        counted = now;
+      },
     }),
     publishFailures: new Counter({
       name: 'diagon_capture_publish_failures_total',

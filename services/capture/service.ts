@@ -1,12 +1,12 @@
 /** The capture service's definition: its variables and how it starts (see main.ts). */
 import { randomBytes } from 'node:crypto';
-import { createServer } from 'node:http';
 import { hostname } from 'node:os';
 import { z } from 'zod';
 import { ensureStream, jsonData, publishDurable, STREAMS, subjects } from '../../libs/bus/index.js';
 import { envInt, envVar } from '../../libs/common/env.js';
 import { defineService, SERVICE_ENV } from '../../libs/common/service.js';
 import { isDiagonError } from '../../libs/db/errors.js';
+import { serveOps } from '../../libs/telemetry/ops.js';
 import { DEFAULT_RING_BYTES, LiveCapture } from './live.js';
 import { captureMetrics } from './metrics.js';
 import { RotatingPcapngWriter } from './rotating-writer.js';
@@ -24,7 +24,8 @@ export const CAPTURE_ENV = {
     'libpcap ring size: one 64 KiB slot per packet in a burst',
     envInt(2 ** 20, 2 ** 31),
   ),
-  CAPTURE_HTTP_PORT: envVar('7422', '/healthz, /readyz and /metrics', envInt(0, 65535)),
+  CAPTURE_HTTP_HOST: envVar('0.0.0.0', '/healthz, /readyz and /metrics listen here', z.string()),
+  CAPTURE_HTTP_PORT: envVar('7422', 'on this port (0: any free port)', envInt(0, 65535)),
   CAPTURE_DIR: envVar('', 'rotating pcapng files go here (unset: none written)', z.string()),
   CAPTURE_FILE_BYTES: envVar('104857600', 'a new file after this many bytes', envInt(4096, 1e12)),
   CAPTURE_FILE_AGE_MS: envVar('3600000', 'or after this long', envInt(1000, 1e10)),
@@ -44,7 +45,7 @@ export const captureService = defineService({
       subjects: [subjects.captureFrames('*')],
       maxAgeMs: 24 * 3600_000,
     });
-    const metrics = captureMetrics();
+    const metrics = captureMetrics({ packets: () => live.packets });
     const run = randomBytes(4).toString('hex');
     let seq = 0;
     const files =
@@ -79,24 +80,17 @@ export const captureService = defineService({
       problem = isDiagonError(e) ? e.message : String(e);
       log.error({ err: problem }, 'not capturing');
     }
-    const http = createServer(async (req, res) => {
-      if (req.url === '/healthz') res.writeHead(200).end('{"ok":true}');
-      else if (req.url === '/readyz')
-        res
-          .writeHead(problem === null ? 200 : 503, { 'content-type': 'application/json' })
-          .end(JSON.stringify(problem === null ? { ok: true } : { ok: false, reason: problem }));
-      else if (req.url === '/metrics') {
-        metrics.packets.set(live.packets);
-        res
-          .writeHead(200, { 'content-type': metrics.registry.contentType })
-          .end(await metrics.registry.metrics());
-      } else res.writeHead(404).end();
+    const ops = await serveOps({
+      host: c.CAPTURE_HTTP_HOST,
+      port: c.CAPTURE_HTTP_PORT,
+      registry: metrics.registry,
+      ready: () => problem,
     });
-    await new Promise<void>((r) => http.listen(c.CAPTURE_HTTP_PORT, '127.0.0.1', r));
+    log.info({ port: ops.port }, 'capture metrics on /metrics');
     return {
       async stop() {
         live.stop();
-        await new Promise((r) => http.close(r));
+        await ops.close();
       },
     };
   },

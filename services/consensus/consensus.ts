@@ -63,6 +63,7 @@ import {
   updateProposal,
   upsertPool,
 } from '../../libs/storage/index.js';
+import type { ConsensusMetrics } from './metrics.js';
 import {
   appendLeaf,
   checkpoint,
@@ -87,6 +88,8 @@ export interface ConsensusOptions {
   resubmitAfterMs?: number;
   submitTimeoutMs?: number;
   trust?: Partial<TrustOptions>;
+  /** Where proposals, votes, decisions and quorum times are counted (metrics.ts). */
+  metrics?: ConsensusMetrics;
   log?: { info(o: object, msg: string): void; warn(o: object, msg: string): void };
 }
 
@@ -108,8 +111,8 @@ export class Consensus {
   private subs: Subscription[] = [];
   private timer: NodeJS.Timeout | null = null;
   readonly trust: Trust;
-  private readonly o: Required<Omit<ConsensusOptions, 'log' | 'trust'>> &
-    Pick<ConsensusOptions, 'log'>;
+  private readonly o: Required<Omit<ConsensusOptions, 'log' | 'trust' | 'metrics'>> &
+    Pick<ConsensusOptions, 'log' | 'metrics'>;
 
   constructor(opts: ConsensusOptions) {
     this.o = {
@@ -136,8 +139,25 @@ export class Consensus {
           { queue: 'diagon-consensus' },
         ),
       );
-    serve(subjects.propose(ANY), (pool, m) => this.propose(pool, m));
-    serve(subjects.vote(ANY), (pool, m) => this.vote(pool, m));
+    // Refusals are counted here by error code; what was accepted, where it is known.
+    const refused =
+      (counter: 'proposals' | 'votes', f: (pool: string, m: IncomingMessage) => Promise<unknown>) =>
+      (pool: string, m: IncomingMessage) =>
+        f(pool, m).catch((e: unknown) => {
+          const reason = isDiagonError(e) ? e.code : 'internal';
+          if (counter === 'proposals')
+            this.o.metrics?.proposals.inc({ pool, result: 'refused', kind: '', reason });
+          else this.o.metrics?.votes.inc({ pool, result: 'refused', reason });
+          throw e;
+        });
+    serve(
+      subjects.propose(ANY),
+      refused('proposals', (pool, m) => this.propose(pool, m)),
+    );
+    serve(
+      subjects.vote(ANY),
+      refused('votes', (pool, m) => this.vote(pool, m)),
+    );
     serve(subjects.proposals(ANY), (pool, m) => this.proposals(pool, m));
     serve(subjects.trust(ANY), (pool) => this.trust.scores(pool));
     serve(subjects.tlog(ANY), (pool, m) => this.tlog(pool, m));
@@ -244,6 +264,7 @@ export class Consensus {
       return { r, counted: { ...counted, rec: { ...r, ...counted.rec, openedAt: r.openedAt } } };
     });
     const { r: opened, counted } = record;
+    this.o.metrics?.proposals.inc({ pool, result: 'opened', kind: body.kind, reason: '' });
     this.background(() =>
       this.announce(pool, 'opened', {
         id: sp.id,
@@ -327,6 +348,7 @@ export class Consensus {
       ]);
       return counted;
     });
+    this.o.metrics?.votes.inc({ pool, result: body.support ? 'yes' : 'no', reason: '' });
     const decided = await this.decided(counted);
     return { id: body.proposal, status: decided.status, yes: decided.yes, no: decided.no };
   }
@@ -362,7 +384,13 @@ export class Consensus {
     approvedHere: boolean;
   }): Promise<ProposalRecord> {
     const { rec } = c;
+    if (c.approvedHere)
+      this.o.metrics?.quorumSeconds.observe(
+        { pool: rec.pool },
+        (Date.now() - rec.openedAt.getTime()) / 1000,
+      );
     if (rec.status === 'rejected' && rec.decidedAt === null) {
+      this.o.metrics?.decisions.inc({ pool: rec.pool, outcome: 'rejected' });
       this.background(async () => {
         await this.trust.settle(
           rec.pool,
@@ -402,6 +430,7 @@ export class Consensus {
     const certBytes = encodeCertificate(cert);
     let outcome: Record<string, unknown>;
     let status: 'committed' | 'failed';
+    const started = performance.now();
     try {
       if (p.kind === 'membership') {
         outcome = await this.changeMembership(pool, sp.body.txData);
@@ -431,6 +460,8 @@ export class Consensus {
         return p;
       }
     }
+    this.o.metrics?.commitSeconds.observe({ pool }, (performance.now() - started) / 1000);
+    this.o.metrics?.decisions.inc({ pool, outcome: status });
     const record = () =>
       // Pipelined, so the governance log's head is locked for one round trip, not three.
       sql.begin((tx) =>
@@ -505,6 +536,7 @@ export class Consensus {
   async sweep(): Promise<void> {
     const { sql } = this.o;
     for (const p of await expireProposals(sql)) {
+      this.o.metrics?.decisions.inc({ pool: p.pool, outcome: 'expired' });
       this.background(async () => {
         await this.trust.settle(p.pool, p, await listVotes(sql, p.pool, p.id), false);
         await this.announce(p.pool, 'expired', { id: p.id });

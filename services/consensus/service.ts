@@ -3,7 +3,9 @@ import { z } from 'zod';
 import { envInt, envVar } from '../../libs/common/env.js';
 import { defineService, SERVICE_ENV } from '../../libs/common/service.js';
 import { KeyPair, loadOrCreateKeyFile } from '../../libs/identity/index.js';
+import { postgresReady, serveOps } from '../../libs/telemetry/ops.js';
 import { Consensus } from './consensus.js';
+import { consensusMetrics } from './metrics.js';
 
 export const CONSENSUS_ENV = {
   CONSENSUS_KEY_FILE: envVar(
@@ -12,6 +14,8 @@ export const CONSENSUS_ENV = {
     z.string(),
   ),
   ...SERVICE_ENV,
+  CONSENSUS_HTTP_HOST: envVar('0.0.0.0', '/healthz, /readyz and /metrics listen here', z.string()),
+  CONSENSUS_HTTP_PORT: envVar('7423', 'on this port (0: any free port)', envInt(0, 65535)),
   PROPOSAL_TTL_MS: envVar(
     '86400000',
     'proposal time-to-live unless the pool policy sets ttlMs',
@@ -36,7 +40,16 @@ export const consensusService = defineService({
       );
       key = KeyPair.generate();
     } else key = (await loadOrCreateKeyFile(c.CONSENSUS_KEY_FILE)).key;
+    const metrics = consensusMetrics({
+      defaults: true,
+      openProposals: async () =>
+        (
+          await sql<{ pool: string; n: number }[]>`
+            select pool, count(*)::int as n from proposals where status = 'open' group by pool`
+        ).map((r) => ({ pool: r.pool, n: r.n })),
+    });
     const consensus = new Consensus({
+      metrics,
       sql,
       bus,
       logKey: key,
@@ -45,7 +58,18 @@ export const consensusService = defineService({
       log,
     });
     await consensus.start();
-    log.info({ logKey: key.did }, 'consensus ready');
-    return consensus;
+    const ops = await serveOps({
+      host: c.CONSENSUS_HTTP_HOST,
+      port: c.CONSENSUS_HTTP_PORT,
+      registry: metrics.registry,
+      ready: postgresReady(sql),
+    });
+    log.info({ logKey: key.did, port: ops.port }, 'consensus ready');
+    return {
+      async stop() {
+        await ops.close();
+        await consensus.stop();
+      },
+    };
   },
 });

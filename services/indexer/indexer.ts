@@ -18,7 +18,7 @@ import {
   TX_STREAM,
 } from '../../libs/bus/index.js';
 import { isDiagonError, snapshotDb } from '../../libs/db/index.js';
-import { type CommittedTx, Peer } from '../../libs/peer/index.js';
+import { type CommittedTx, Peer, sharedSegmentCache } from '../../libs/peer/index.js';
 import {
   advanceIndexRoot,
   getRoot,
@@ -27,6 +27,7 @@ import {
   type Sql,
 } from '../../libs/storage/index.js';
 import { collectGarbage, type GcReport } from './gc.js';
+import type { IndexerMetrics } from './metrics.js';
 import { answer } from './query.js';
 
 export interface IndexerOptions {
@@ -42,6 +43,8 @@ export interface IndexerOptions {
   gcEveryMs?: number;
   gcGraceMs?: number;
   discoverEveryMs?: number;
+  /** Where merges, folds, queries and the segment cache are counted (metrics.ts). */
+  metrics?: IndexerMetrics;
   log?: { info(o: object, msg: string): void; warn(o: object, msg: string): void };
 }
 
@@ -70,8 +73,8 @@ export class Indexer {
   private timers: NodeJS.Timeout[] = [];
   private stopped = false;
   readonly merges: MergeReport[] = [];
-  private readonly o: Required<Omit<IndexerOptions, 'pools' | 'log'>> &
-    Pick<IndexerOptions, 'pools' | 'log'>;
+  private readonly o: Required<Omit<IndexerOptions, 'pools' | 'log' | 'metrics'>> &
+    Pick<IndexerOptions, 'pools' | 'log' | 'metrics'>;
 
   constructor(opts: IndexerOptions) {
     this.o = {
@@ -84,6 +87,15 @@ export class Indexer {
       discoverEveryMs: 5_000,
       ...opts,
     };
+    opts.metrics?.watch({
+      pools: () =>
+        [...this.pools].map(([pool, idx]) => ({
+          pool,
+          basisT: idx.peer.basisT,
+          mergedT: idx.lastMergedT,
+        })),
+      cache: sharedSegmentCache(),
+    });
   }
 
   async start(): Promise<void> {
@@ -126,12 +138,25 @@ export class Indexer {
         const folded = peer.apply(e);
         const idx = this.pools.get(pool);
         if (idx !== undefined) idx.datomsSinceMerge += folded;
+        this.o.metrics?.folded.inc({ pool }, folded);
       },
     );
     const sub = bus.subscribe(
       subjects.query(pool),
       async (m) => {
-        m.respond(new TextEncoder().encode(await answer(peer, sql, m)));
+        const started = performance.now();
+        let outcome = 'ok';
+        try {
+          m.respond(new TextEncoder().encode(await answer(peer, sql, m)));
+        } catch (e) {
+          outcome = isDiagonError(e) ? e.code : 'internal';
+          throw e;
+        } finally {
+          this.o.metrics?.querySeconds.observe(
+            { pool, outcome },
+            (performance.now() - started) / 1000,
+          );
+        }
       },
       { queue: 'diagon-indexer' },
     );
@@ -199,6 +224,8 @@ export class Indexer {
           segments: snap.segments.size,
           ms: performance.now() - started,
         };
+        this.o.metrics?.mergeSeconds.observe({ pool }, report.ms / 1000);
+        this.o.metrics?.mergedSegments.inc({ pool }, report.segments);
         this.merges.push(report);
         if (this.merges.length > 100) this.merges.shift();
         this.o.log?.info(report, 'merged novelty into the index');

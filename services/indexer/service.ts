@@ -2,7 +2,9 @@
 import { z } from 'zod';
 import { envInt, envVar } from '../../libs/common/env.js';
 import { defineService, SERVICE_ENV } from '../../libs/common/service.js';
+import { postgresReady, serveOps } from '../../libs/telemetry/ops.js';
 import { Indexer } from './indexer.js';
+import { indexerMetrics } from './metrics.js';
 
 export const INDEXER_ENV = {
   INDEXER_POOLS: envVar(
@@ -16,6 +18,8 @@ export const INDEXER_ENV = {
     z.string(),
   ),
   ...SERVICE_ENV,
+  INDEXER_HTTP_HOST: envVar('0.0.0.0', '/healthz, /readyz and /metrics listen here', z.string()),
+  INDEXER_HTTP_PORT: envVar('7424', 'on this port (0: any free port)', envInt(0, 65535)),
   INDEX_MERGE_DATOMS: envVar('100000', 'merge after this many new datoms', envInt(1, 1e9)),
   INDEX_MERGE_MS: envVar('10000', 'or after this long', envInt(100, 86_400_000)),
   INDEX_KEEP_ROOTS: envVar(
@@ -39,7 +43,9 @@ export const indexerService = defineService({
     const pools = c.INDEXER_POOLS.split(',')
       .map((p) => p.trim())
       .filter((p) => p !== '');
+    const metrics = indexerMetrics({ defaults: true });
     const indexer = new Indexer({
+      metrics,
       sql,
       bus,
       ...(pools.length > 0 ? { pools } : {}),
@@ -52,6 +58,18 @@ export const indexerService = defineService({
       log,
     });
     await indexer.start();
-    return indexer;
+    const ops = await serveOps({
+      host: c.INDEXER_HTTP_HOST,
+      port: c.INDEXER_HTTP_PORT,
+      registry: metrics.registry,
+      ready: postgresReady(sql),
+    });
+    log.info({ port: ops.port }, 'indexer metrics on /metrics');
+    return {
+      async stop() {
+        await ops.close();
+        await indexer.stop();
+      },
+    };
   },
 });

@@ -69,6 +69,7 @@ import {
   verifyChain,
 } from '../../libs/storage/index.js';
 import { activeContext, type Context, inSpan, SpanKind } from '../../libs/telemetry/index.js';
+import type { TransactorMetrics } from './metrics.js';
 
 export interface TransactorOptions {
   pool: string;
@@ -85,6 +86,8 @@ export interface TransactorOptions {
    * 0 checks them on the transactor's own thread.
    */
   verifierThreads?: number;
+  /** Where commits, batch sizes and latencies are counted (metrics.ts). */
+  metrics?: TransactorMetrics;
   log?: { info(o: object, msg: string): void; warn(o: object, msg: string): void };
 }
 
@@ -207,8 +210,8 @@ export class Transactor {
   readonly batches: number[] = [];
   readonly ready: Promise<void>;
   private becameActive!: () => void;
-  private readonly o: Required<Omit<TransactorOptions, 'log' | 'verifierThreads'>> &
-    Pick<TransactorOptions, 'log'>;
+  private readonly o: Required<Omit<TransactorOptions, 'log' | 'verifierThreads' | 'metrics'>> &
+    Pick<TransactorOptions, 'log' | 'metrics'>;
   private readonly verifiers: VerifierPool | null;
   /** Signatures of the certificates that arrived in this turn of the event loop. */
   private toVerify: {
@@ -224,6 +227,11 @@ export class Transactor {
       threads === 0 ? null : new VerifierPool(threads === undefined ? {} : { threads });
     this.ready = new Promise((r) => {
       this.becameActive = r;
+    });
+    opts.metrics?.watch({
+      basisT: () => this.db?.basisT,
+      active: () => this.status === 'active',
+      mailboxDepth: () => (this.actor?.mailboxSize ?? 0) + (this.actor?.state?.pending.length ?? 0),
     });
   }
 
@@ -305,6 +313,20 @@ export class Transactor {
    * applies and logs.
    */
   async submit(bytes: Uint8Array): Promise<TxResult> {
+    const m = this.o.metrics;
+    if (m === undefined) return this.submitted(bytes);
+    const started = performance.now();
+    try {
+      const result = await this.submitted(bytes);
+      m.duration.observe((performance.now() - started) / 1000);
+      return result;
+    } catch (e) {
+      m.rejected.inc({ reason: isDiagonError(e) ? e.code : 'internal' });
+      throw e;
+    }
+  }
+
+  private async submitted(bytes: Uint8Array): Promise<TxResult> {
     const actor = this.actor;
     const { pool } = this.o;
     if (actor === null || this.status !== 'active')
@@ -456,6 +478,8 @@ export class Transactor {
       }
     }
     this.batches.push(stored.length);
+    this.o.metrics?.batchSize.observe(stored.length);
+    this.o.metrics?.committed.inc(stored.length);
     if (this.batches.length > 1000) this.batches.shift();
     const byT = new Map(stored.map((e) => [e.t, e]));
     for (const a of applied.accepted) {

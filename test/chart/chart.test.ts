@@ -110,7 +110,7 @@ describe.skipIf(HELM === undefined)('the Helm chart charts/diagon', () => {
         // The CRD is shared by every release (files/crd-pools.yaml, verbatim).
         if (o.kind !== 'CustomResourceDefinition')
           expect(o.metadata.labels?.['app.kubernetes.io/instance'], where).toBe(RELEASE);
-        if (o.kind === 'ServiceMonitor') {
+        if (o.kind === 'ServiceMonitor' || o.kind === 'PodMonitor') {
           // No models for prometheus-operator's kinds: the shape is checked below.
           expect(o.apiVersion).toBe('monitoring.coreos.com/v1');
           continue;
@@ -171,16 +171,28 @@ describe.skipIf(HELM === undefined)('the Helm chart charts/diagon', () => {
           { name: 'DIAGON_POSTGRES_SECRET', value: 'diagon-postgres' },
         ]),
       );
-      expect(container('consensus', 'consensus').args).toEqual(['dist/services/consensus/main.js']);
-      expect(container('indexer', 'indexer').args).toEqual(['dist/services/indexer/main.js']);
+      for (const name of ['consensus', 'indexer']) {
+        const c = container(name, name);
+        expect(c.args).toEqual([`dist/services/${name}/main.js`]);
+        expect(c.livenessProbe).toMatchObject({ httpGet: { path: '/healthz', port: 'ops' } });
+        expect(c.readinessProbe).toMatchObject({ httpGet: { path: '/readyz', port: 'ops' } });
+        // The port the service listens on is the port the pod declares.
+        const port = c.ports?.find((p) => p.name === 'ops')?.containerPort;
+        expect(c.env).toContainEqual({
+          name: `${name.toUpperCase()}_HTTP_PORT`,
+          value: String(port),
+        });
+      }
       const capture = podOf(objs, 'diagon-auth').containers.find((c) => c.name === 'capture');
       if (set.name === 'default values') expect(capture).toBeUndefined();
       else {
         expect(capture?.args).toEqual(['dist/services/capture/main.js']);
         expect(capture?.env).toContainEqual({ name: 'CAPTURE_DEVICE', value: 'eth0' });
         expect(capture?.env).toContainEqual({ name: 'CAPTURE_PORTS', value: '7420' });
-        // Bound on 127.0.0.1: probed from inside; no readiness gate on the edge.
-        expect(capture?.livenessProbe).toHaveProperty('exec');
+        // No readiness gate on the edge: auth works without its sniffer.
+        expect(capture?.livenessProbe).toMatchObject({
+          httpGet: { path: '/healthz', port: 'capture-ops' },
+        });
         expect(capture?.readinessProbe).toBeUndefined();
       }
     });
@@ -270,6 +282,15 @@ describe.skipIf(HELM === undefined)('the Helm chart charts/diagon', () => {
       'http',
       'metrics',
     ]);
+    // The PodMonitor's ports are ports the pods name (the operator's transactors: ops too).
+    const pods = find(full, 'PodMonitor', 'diagon')!;
+    const scraped = pods.spec.podMetricsEndpoints.map((e: { port: string }) => e.port);
+    expect(scraped).toEqual(['ops', 'capture-ops']);
+    const named = podSpecs(full).flatMap(({ pod }) =>
+      pod.containers.flatMap((c) => (c.ports ?? []).map((p) => p.name)),
+    );
+    for (const port of scraped) expect(named).toContain(port);
+    expect(named.filter((n) => n === 'ops')).toHaveLength(2);
     const dashboard = find(full, 'ConfigMap', 'diagon-dashboard')!;
     expect(dashboard.metadata.labels?.grafana_dashboard).toBe('1');
     const noCrd = await render(['--set', 'crd.install=false']);
@@ -386,10 +407,11 @@ describe.skipIf(HELM === undefined)('the Helm chart charts/diagon', () => {
               'crd/pools.diagon.dev',
             ]);
           }
-          // This API server has no prometheus-operator CRDs: a ServiceMonitor has no kind to
-          // be checked against (its shape is checked offline above).
+          // This API server has no prometheus-operator CRDs: the monitors have no kind to be
+          // checked against (their shape is checked offline above).
           const rest = docs.filter(
-            (d) => d.obj.kind !== 'CustomResourceDefinition' && d.obj.kind !== 'ServiceMonitor',
+            (d) =>
+              !['CustomResourceDefinition', 'ServiceMonitor', 'PodMonitor'].includes(d.obj.kind),
           );
           const out = await kubectl(
             ['apply', '--server-side', '--dry-run=server', '--field-manager=helm', '-f', '-'],

@@ -94,6 +94,7 @@ export interface Container {
   livenessProbe?: Record<string, unknown>;
   readinessProbe?: Record<string, unknown>;
   env?: { name: string; value?: string }[];
+  ports?: { name?: string; containerPort: number }[];
 }
 export interface PodSpec {
   securityContext?: SecurityContext & { fsGroup?: number; seccompProfile?: { type: string } };

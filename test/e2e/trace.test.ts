@@ -6,6 +6,7 @@
  * in this test; real NATS and Postgres.
  */
 
+import { randomBytes } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -73,7 +74,9 @@ describe('telemetry across the cluster', () => {
   });
 
   it('makes one governed transaction one trace, with spans from four services, each parented', async () => {
-    const { sessions } = await memberSessions(tc.cluster, 'traced');
+    // A fresh name: the tx stream on the shared test NATS deduplicates by pool and t.
+    const pool = `traced-${randomBytes(3).toString('hex')}`;
+    const { sessions } = await memberSessions(tc.cluster, pool);
     const [a, b, c] = sessions;
     const traceId = await inSpan('governed transaction', SpanKind.CLIENT, {}, async (span) => {
       const p = await a!.propose('[{:db/ident :n :db/valueType :db.type/long}]');
@@ -104,10 +107,16 @@ describe('telemetry across the cluster', () => {
       inTrace().find((s) => s.service === service && name.test(s.name));
     const relay = span('diagon-auth', /^relay propose/)!;
     expect(relay.parentSpanId).toBe(root.spanContext().spanId);
-    const submit = span('diagon-transactor', /^process diagon\.pool\.traced\.tx\.submit/)!;
+    const submit = span(
+      'diagon-transactor',
+      new RegExp(`^process diagon\\.pool\\.${pool}\\.tx\\.submit`),
+    )!;
     const consensusSend = inTrace().find((s) => s.spanId === submit.parentSpanId)!;
     expect(consensusSend.service).toBe('diagon-consensus');
-    const fold = span('diagon-indexer', /^process diagon\.pool\.traced\.tx\.committed/)!;
+    const fold = span(
+      'diagon-indexer',
+      new RegExp(`^process diagon\\.pool\\.${pool}\\.tx\\.committed`),
+    )!;
     const commit = inTrace().find((s) => s.spanId === fold.parentSpanId)!;
     expect(commit.service).toBe('diagon-transactor');
   }, 90_000);

@@ -13,6 +13,7 @@ import { getPool, listMembers } from '../../libs/storage/index.js';
 import { ResilientInformer } from '../../operator/informer.js';
 import { Operator } from '../../operator/operator.js';
 import type { PoolResource } from '../../operator/pool.js';
+import { dashboardMetrics, families, samples, total } from '../support/metrics.js';
 import { type TestNats, testNats } from '../support/nats.js';
 import { type TestPostgres, testPostgres } from '../support/postgres.js';
 import { apiServerAvailable, startApiServer, type TestApiServer } from './apiserver.js';
@@ -224,6 +225,18 @@ describe.skipIf(!apiServerAvailable())('the Pool operator against a real API ser
     await until('p2 gone', async () => (await getPoolCr('p2')) === undefined);
     expect(await getPool(pg.sql, 'p2')).toBeUndefined();
   }, 120_000);
+
+  it('counts its reconciles under the names the dashboard charts', async () => {
+    const text = await operators[0]!.metrics.registry.metrics();
+    const exported = families(text);
+    const charted = [...dashboardMetrics()].filter((n) => !n.startsWith('diagon_'));
+    expect(charted.length).toBeGreaterThanOrEqual(3);
+    expect(charted.filter((n) => !exported.has(n))).toEqual([]);
+    // The test above reconciled p1 and p2 many times, successfully.
+    expect(
+      total(samples(text), 'controller_runtime_reconcile_total', { result: 'success' }),
+    ).toBeGreaterThan(3);
+  });
 
   it('hands over to a second operator when the leader stops', async () => {
     const [a] = operators;

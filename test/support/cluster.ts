@@ -32,7 +32,7 @@ export async function testCluster(
     tcpPort: await freePort(),
     httpPort: await freePort(),
     env,
-    out: () => {},
+    out: process.env.DEBUG_CLUSTER ? (l) => console.log(l) : () => {},
   });
   return {
     cluster,

@@ -1,11 +1,1 @@
-/** A loopback TCP port nothing listens on right now (the OS picks it). */
-import { createServer } from 'node:net';
-
-export async function freePort(): Promise<number> {
-  return new Promise((ok) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => ok(port));
-    });
-  });
-}
+export { freePort } from '../../libs/common/net.js';

@@ -175,12 +175,3 @@ Call with (list . "auth" .Values.auth.keySecret).
     medium: Memory
     sizeLimit: 1Mi
 {{- end }}
-
-{{/* An HTTP GET from inside the container (for servers bound to 127.0.0.1). Call with (list port path). */}}
-{{- define "diagon.localHttpProbe" -}}
-exec:
-  command:
-    - node
-    - -e
-    - {{ printf "fetch('http://127.0.0.1:%v%s').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))" (index . 0) (index . 1) | quote }}
-{{- end }}
