@@ -4,5 +4,12 @@
  */
 
 export type { Context } from '@opentelemetry/api';
-export { startTelemetry, type Telemetry, telemetryEnabled } from './setup.js';
+export { exportMetrics, PromClientProducer } from './metrics.js';
+export { type OpsServer, postgresReady, serveOps } from './ops.js';
+export {
+  metricsExportEnabled,
+  startTelemetry,
+  type Telemetry,
+  telemetryEnabled,
+} from './setup.js';
 export { activeContext, contextOf, inSpan, messageHeaders, SpanKind, traceIds } from './trace.js';

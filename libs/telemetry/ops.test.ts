@@ -26,7 +26,7 @@ describe('serveOps', () => {
     expect(await metrics.text()).toMatch(/^x_total 3$/m);
     const missing = await fetch(`${url}/other`);
     expect(missing.status).toBe(404);
-    expect((await missing.json()).reason).toMatch(/try \/healthz/);
+    expect(((await missing.json()) as { reason: string }).reason).toMatch(/try \/healthz/);
     expect((await fetch(`${url}/metrics`, { method: 'POST' })).status).toBe(405);
   });
 

@@ -7,6 +7,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
+import { exportMetrics } from './metrics.js';
 
 export interface OpsServer {
   /** The port it listens on (the OS picks one when asked for 0). */
@@ -56,10 +57,13 @@ export async function serveOps(o: OpsOptions): Promise<OpsServer> {
       resolve();
     });
   });
+  // What /metrics serves is what OTLP export pushes (when it is on).
+  const unexport = exportMetrics(o.registry);
   return {
     port: (server.address() as AddressInfo).port,
     close: () =>
       new Promise<void>((r) => {
+        unexport();
         server.close(() => r());
         server.closeAllConnections();
       }),

@@ -13,6 +13,7 @@ import { jsonData, parseJson, subjects } from '../../libs/bus/index.js';
 import { DiagonError } from '../../libs/db/errors.js';
 import { type KeyPair, verifySessionToken } from '../../libs/identity/index.js';
 import type { Sql } from '../../libs/storage/index.js';
+import { exportMetrics } from '../../libs/telemetry/index.js';
 import { encodeMessage } from '../../libs/wire/index.js';
 import type { AuthConfig } from './config.js';
 import { Connection, type ConnectionDeps } from './connection.js';
@@ -74,6 +75,8 @@ export async function startAuth(d: AuthDeps): Promise<AuthService> {
   const ipBuckets = new TokenBuckets(config.rateIp);
   const didBuckets = new TokenBuckets(config.rateDid);
   const deps: ConnectionDeps = { ...d, log, metrics, ipBuckets, didBuckets };
+  // /metrics serves the registry; OTLP export (when on) pushes it too.
+  const unexport = exportMetrics(metrics.registry);
   let stopping = false;
 
   const tcp = createServer((socket: Socket) => {
@@ -159,6 +162,7 @@ export async function startAuth(d: AuthDeps): Promise<AuthService> {
     metrics,
     connections,
     async stop() {
+      unexport();
       if (stopping) return;
       stopping = true;
       tcp.close();

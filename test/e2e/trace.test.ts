@@ -26,6 +26,8 @@ describe('telemetry across the cluster', () => {
   let tc: TestCluster;
   let receiver: Server;
   const received: ReceivedSpan[] = [];
+  /** Metric names pushed over OTLP, by service. */
+  const pushed = new Map<string, Set<string>>();
   const local = new InMemorySpanExporter();
   const telemetry = startTelemetry('e2e-client', { processor: new SimpleSpanProcessor(local) });
 
@@ -35,6 +37,22 @@ describe('telemetry across the cluster', () => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
+        if (req.url === '/v1/metrics') {
+          const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
+            resourceMetrics: {
+              resource: { attributes: { key: string; value: { stringValue?: string } }[] };
+              scopeMetrics: { metrics: { name: string }[] }[];
+            }[];
+          };
+          for (const rm of body.resourceMetrics) {
+            const service =
+              rm.resource.attributes.find((a) => a.key === 'service.name')?.value.stringValue ??
+              '?';
+            const names = pushed.get(service) ?? new Set();
+            for (const sm of rm.scopeMetrics) for (const m of sm.metrics) names.add(m.name);
+            pushed.set(service, names);
+          }
+        }
         if (req.url === '/v1/traces') {
           const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
             resourceSpans: {
@@ -65,6 +83,7 @@ describe('telemetry across the cluster', () => {
     tc = await testCluster('e2e_trace', {
       OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${otlpPort}`,
       OTEL_BSP_SCHEDULE_DELAY: '200',
+      OTEL_METRIC_EXPORT_INTERVAL: '500',
     });
   }, 120_000);
   afterAll(async () => {
@@ -120,4 +139,18 @@ describe('telemetry across the cluster', () => {
     const commit = inTrace().find((s) => s.spanId === fold.parentSpanId)!;
     expect(commit.service).toBe('diagon-transactor');
   }, 90_000);
+
+  it('pushes the metrics of every service over OTLP too (the same names as /metrics)', async () => {
+    const want: [string, string][] = [
+      ['diagon-auth', 'diagon_auth_handshakes_total'],
+      ['diagon-consensus', 'diagon_consensus_votes_total'],
+      ['diagon-transactor', 'diagon_tx_committed_total'],
+      ['diagon-transactor', 'diagon_tx_duration_seconds'],
+      ['diagon-indexer', 'diagon_index_basis_t'],
+    ];
+    const missing = () => want.filter(([svc, name]) => !pushed.get(svc)?.has(name));
+    for (let i = 0; i < 100 && missing().length > 0; i++)
+      await new Promise((r) => setTimeout(r, 100));
+    expect(missing()).toEqual([]);
+  }, 30_000);
 });
