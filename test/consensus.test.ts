@@ -183,6 +183,41 @@ describe('proposals and votes', () => {
     ).toBe(true);
   });
 
+  it('records concurrent commits with one checkpoint each and no lost trust update', async () => {
+    const pool = await newPool([alice, bob]);
+    const count = 8;
+    const ids = await Promise.all(
+      Array.from({ length: count }, async () => (await propose(pool, alice)).id),
+    );
+    const votes = await Promise.all(ids.map((id) => vote(pool, bob, id)));
+    expect(votes.map((v) => v.status)).toEqual(ids.map(() => 'committed'));
+    await expect
+      .poll(
+        async () =>
+          (
+            await pg.sql<{ n: number }[]>`
+              select count(*)::int as n from tlog_checkpoints where pool = ${pool}`
+          )[0]!.n,
+      )
+      .toBe(count);
+    // Each commit's leaves and the checkpoint over them commit together, under the log's
+    // head: every checkpoint ends at a commit leaf, and every commit leaf ends one.
+    const commits = await pg.sql<{ idx: number }[]>`
+      select idx from tlog_leaves where pool = ${pool} and kind = 'commit' order by idx`;
+    const sizes = await pg.sql<{ size: number }[]>`
+      select size from tlog_checkpoints where pool = ${pool} order by size`;
+    expect(sizes.map((s) => Number(s.size))).toEqual(commits.map((c) => Number(c.idx) + 1));
+    const x = await exportPool(pg.sql, pool, logKey.did);
+    expect(() => verifyExport(x)).not.toThrow();
+    const scores = parseJson(await nats.bus.request(subjects.trust(pool), jsonData({}))) as {
+      did: string;
+      trust: number;
+    }[];
+    // Neutral 0.5, +0.05 per commit for the proposer and per winning vote for the voter.
+    for (const k of [alice, bob])
+      expect(scores.find((s) => s.did === k.did)?.trust).toBeCloseTo(0.5 + count * 0.05, 3);
+  });
+
   it('refuses forged signatures, non-members, replays onto another pool, and second votes', async () => {
     const pool = await newPool([alice, bob, carol]);
     const other = await newPool([alice, bob, carol]);

@@ -66,7 +66,7 @@ import {
 import type { ConsensusMetrics } from './metrics.js';
 import {
   appendLeaf,
-  checkpoint,
+  checkpointIn,
   latestCheckpoint,
   leaves,
   proveConsistency,
@@ -462,9 +462,12 @@ export class Consensus {
     }
     this.o.metrics?.commitSeconds.observe({ pool }, (performance.now() - started) / 1000);
     this.o.metrics?.decisions.inc({ pool, outcome: status });
-    const record = () =>
-      // Pipelined, so the governance log's head is locked for one round trip, not three.
-      sql.begin((tx) =>
+    // One transaction, pipelined: the outcome, its leaves, the checkpoint over them and the
+    // trust they earn commit together (one fsync), and the governance log's head is held
+    // for two round trips. Holding that head also orders the pool's trust updates.
+    const record = async () => {
+      let remember = () => {};
+      await sql.begin((tx) =>
         Promise.all([
           updateProposal(tx, pool, p.id, { status, outcome }),
           appendLeaf(tx, pool, 'certificate', p.id, { certificate: certBytes }),
@@ -475,24 +478,22 @@ export class Consensus {
                 hash: typeof outcome.hash === 'string' ? outcome.hash : '',
               })
             : Promise.resolve(0),
+          checkpointIn(tx, pool, this.o.logKey).then((c) => {
+            remember = c.remember;
+          }),
+          this.trust.settle(pool, p, votes, status === 'committed', tx),
         ]),
       );
-    const after = async () => {
-      await checkpoint(sql, pool, this.o.logKey);
-      await this.trust.settle(pool, p, votes, status === 'committed');
-      await this.announce(pool, status, { id: p.id, ...outcome });
+      remember();
     };
     // The transactor's log is the truth once it answered: recording the outcome need not
     // hold up the answer (after a crash the sweeper resubmits, and the transactor answers
     // with the first result). A membership change is recorded first: it is not in that log.
-    if (p.kind === 'membership') {
-      await record();
-      this.background(after);
-    } else
-      this.background(async () => {
-        await record();
-        await after();
-      });
+    if (p.kind === 'membership') await record();
+    this.background(async () => {
+      if (p.kind !== 'membership') await record();
+      await this.announce(pool, status, { id: p.id, ...outcome });
+    });
     return { ...p, status, outcome };
   }
 

@@ -80,16 +80,24 @@ export async function leaves(
 /** Per pool, the tree as far as this process has read it: only new leaves are read again. */
 const trees = new Map<string, MerkleLog>();
 
-/** Signs a checkpoint of the pool's current tree with the log key and stores it. */
-export async function checkpoint(sql: Sql, pool: string, key: KeyPair): Promise<string> {
-  let tree = trees.get(pool) ?? new MerkleLog();
+/**
+ * Signs a checkpoint of the pool's tree as `sql` sees it and stores it, inside the caller's
+ * transaction when given one (so leaves and their checkpoint commit together). Call
+ * `remember` once that has committed: the tree read so far is then kept for the next call.
+ */
+export async function checkpointIn(
+  sql: Sql | TxSql,
+  pool: string,
+  key: KeyPair,
+): Promise<{ note: string; remember: () => void }> {
+  const known = trees.get(pool);
+  let tree = known === undefined ? new MerkleLog() : clone(known);
   const rows = await sql<{ idx: number; leaf_hash: Uint8Array }[]>`
     select idx, leaf_hash from tlog_leaves where pool = ${pool} and idx >= ${tree.size} order by idx`;
   if (rows.some((r, i) => r.idx !== tree.size + i)) tree = new MerkleLog(); // a gap: start over
   if (tree.size === 0 && rows[0]?.idx !== 0) {
     for (const h of await leafHashes(sql, pool)) tree.append(h);
   } else for (const r of rows) tree.append(new Uint8Array(r.leaf_hash));
-  trees.set(pool, tree);
   const origin = poolOrigin(pool);
   const root = tree.root();
   const note = signCheckpoint(
@@ -101,7 +109,15 @@ export async function checkpoint(sql: Sql, pool: string, key: KeyPair): Promise<
     insert into tlog_checkpoints (pool, size, root, note)
     values (${pool}, ${tree.size}, ${Buffer.from(root)}, ${note})
     on conflict (pool, size) do nothing`;
-  return note;
+  const remember = () => {
+    if (tree.size > (trees.get(pool)?.size ?? -1)) trees.set(pool, tree);
+  };
+  return { note, remember };
+}
+
+function clone(tree: MerkleLog): MerkleLog {
+  const f = tree.frontier();
+  return MerkleLog.fromFrontier(f.size, f.hashes);
 }
 
 export async function latestCheckpoint(sql: Sql | TxSql, pool: string): Promise<string | null> {

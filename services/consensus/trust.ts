@@ -4,7 +4,7 @@
  * half-life: the stored score s at time u is worth neutral + (s − neutral)·2^(−(now − u)/h)
  * at `now`. Scores live in Postgres (`trust`), so every replica reads the same.
  */
-import type { ProposalRecord, Sql, VoteRecord } from '../../libs/storage/index.js';
+import type { ProposalRecord, Sql, TxSql, VoteRecord } from '../../libs/storage/index.js';
 import { getTrust, setTrust } from '../../libs/storage/index.js';
 
 export interface TrustOptions {
@@ -41,8 +41,11 @@ export class Trust {
     return this.o.neutral + (score - this.o.neutral) * 2 ** (-age / this.o.halfLifeMs);
   }
 
-  async scores(pool: string): Promise<{ did: string; trust: number }[]> {
-    return (await getTrust(this.sql, pool)).map((t) => ({
+  async scores(
+    pool: string,
+    sql: Sql | TxSql = this.sql,
+  ): Promise<{ did: string; trust: number }[]> {
+    return (await getTrust(sql, pool)).map((t) => ({
       did: t.did,
       trust: this.decayed(t.score, t.updatedAt),
     }));
@@ -52,14 +55,18 @@ export class Trust {
     return (await this.scores(pool)).find((s) => s.did === did)?.trust ?? this.o.neutral;
   }
 
-  /** Moves the scores of the proposer and the voters once a proposal is decided. */
+  /**
+   * Moves the scores of the proposer and the voters once a proposal is decided: in its own
+   * transaction, or inside the caller's (`tx`) so the scores commit with the decision.
+   */
   async settle(
     pool: string,
     p: ProposalRecord,
     votes: VoteRecord[],
     passed: boolean,
+    tx?: TxSql,
   ): Promise<void> {
-    const current = new Map((await this.scores(pool)).map((s) => [s.did, s.trust]));
+    const current = new Map((await this.scores(pool, tx)).map((s) => [s.did, s.trust]));
     const now = new Date(this.o.now());
     const move = (did: string, up: boolean) => {
       const before = current.get(did) ?? this.o.neutral;
@@ -73,6 +80,7 @@ export class Trust {
       ...votes.map((v) => move(v.voter, v.support === passed)),
     ];
     const last = new Map(rows.map((r) => [r.did, r]));
-    await this.sql.begin((tx) => Promise.all([...last.values()].map((r) => setTrust(tx, pool, r))));
+    const write = (t: TxSql) => Promise.all([...last.values()].map((r) => setTrust(t, pool, r)));
+    await (tx === undefined ? this.sql.begin(write) : write(tx));
   }
 }
