@@ -13,7 +13,7 @@ import { MemoryBus } from '../../libs/bus/index.js';
 import { loadEnv } from '../../libs/common/env.js';
 import { freePort } from '../../libs/common/net.js';
 import type { ServiceDefinition } from '../../libs/common/service.js';
-import { connectPostgres, migrate, type Sql } from '../../libs/storage/index.js';
+import { connectPostgres, migrate, type Sql, watchPools } from '../../libs/storage/index.js';
 import { authService } from '../../services/auth/service.js';
 import { consensusService } from '../../services/consensus/service.js';
 import { indexerService } from '../../services/indexer/service.js';
@@ -56,12 +56,11 @@ export interface Cluster {
    * `capture`, `transactor/<pool>`): loopback ports the OS picked, unless `env` set them.
    */
   ops: Map<string, string>;
-  /** Resolves once a transactor writes `pool` (a new pool gets one within a second). */
+  /** Resolves once a transactor writes `pool` (a new pool gets one as soon as it is created). */
   serving(pool: string, timeoutMs?: number): Promise<void>;
   stop(): Promise<void>;
 }
 
-const POOL_POLL_MS = 1000;
 /** The compiled tree: this file's own when it runs compiled, else the repository's dist/. */
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const dist = basename(root) === 'dist' ? root : join(root, 'dist');
@@ -173,42 +172,11 @@ export async function startCluster(o: ClusterOptions = {}): Promise<Cluster> {
   }
 }
 
-/** Pools in Postgres, for the transactors the cluster runs. */
-async function listPoolNames(sql: Sql): Promise<string[]> {
-  return (await sql<{ pool: string }[]>`select pool from pools order by pool`).map((r) => r.pool);
-}
-
-/** Calls `onPool` once for every pool, now and whenever one appears. */
-function watchPools(
-  sql: Sql,
-  onPool: (pool: string) => Promise<void>,
-  out: (l: string) => void,
-): () => Promise<void> {
-  const seen = new Set<string>();
-  let stopped = false;
-  const poll = async () => {
-    for (const p of await listPoolNames(sql))
-      if (!seen.has(p)) {
-        seen.add(p);
-        await onPool(p);
-      }
-  };
-  let timer: NodeJS.Timeout;
-  const loop = () => {
-    timer = setTimeout(() => {
-      poll()
-        .catch((e: unknown) => out(`pools: ${String(e)}`))
-        .finally(() => {
-          if (!stopped) loop();
-        });
-    }, POOL_POLL_MS);
-  };
-  loop();
-  return async () => {
-    stopped = true;
-    clearTimeout(timer);
-  };
-}
+/** Pools are noticed as soon as they are created; the slow re-read is a safety net. */
+const watchOptions = (out: (l: string) => void) => ({
+  everyMs: 5000,
+  onError: (e: unknown) => out(`pools: ${String(e)}`),
+});
 
 async function startProcesses(
   env: Record<string, string>,
@@ -242,8 +210,7 @@ async function startProcesses(
       );
     return transactors.get(pool)!;
   };
-  for (const p of await listPoolNames(sql)) await startTransactor(p);
-  stops.push(watchPools(sql, startTransactor, out));
+  stops.push(await watchPools(sql, startTransactor, watchOptions(out)));
   await sup.start({ name: 'auth', script: script('auth'), env });
   const capture = script('capture');
   if (existsSync(capture)) await sup.start({ name: 'capture', script: capture, env });
@@ -284,7 +251,6 @@ async function startInProcess(
       );
     return transactors.get(pool)!;
   };
-  for (const p of await listPoolNames(sql)) await startTransactor(p);
-  stops.push(watchPools(sql, startTransactor, out));
+  stops.push(await watchPools(sql, startTransactor, watchOptions(out)));
   await run(authService);
 }

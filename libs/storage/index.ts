@@ -50,6 +50,8 @@ export {
   POOL_NAME,
   type PoolRecord,
   upsertPool,
+  type WatchPoolsOptions,
+  watchPools,
 } from './pools.js';
 export {
   expireProposals,

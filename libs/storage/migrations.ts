@@ -163,6 +163,19 @@ export const MIGRATIONS: readonly Migration[] = [
       insert into tlog_heads (pool, size)
         select pool, max(idx) + 1 from tlog_leaves group by pool;`,
   },
+  {
+    version: 6,
+    name: 'a notification when a pool is created, so services serve it at once',
+    sql: `
+      create function pool_created() returns trigger language plpgsql as $$
+      begin
+        perform pg_notify('diagon_pools',
+          json_build_object('schema', tg_table_schema, 'pool', new.pool)::text);
+        return null;
+      end $$;
+      create trigger pool_created after insert on pools
+        for each row execute function pool_created();`,
+  },
 ];
 
 export interface MigrationReport {

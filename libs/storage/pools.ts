@@ -65,6 +65,69 @@ export async function listPools(sql: Sql | TxSql): Promise<PoolRecord[]> {
   return rows.map(toRecord);
 }
 
+export interface WatchPoolsOptions {
+  /** Re-reads the table this often too (a notification sent while disconnected is lost). */
+  everyMs?: number;
+  /** A failure of `onPool` or of reading the table (the watch goes on). */
+  onError?: (e: unknown) => void;
+}
+
+/**
+ * Calls `onPool` once for every pool of this schema: now, as soon as one is created (the
+ * `diagon_pools` notification migration 6 sends), and on a slow re-read. Calls are one at a
+ * time, in order; a pool whose call failed is tried again on the next re-read. Resolves
+ * once every existing pool has been handed over; the function it returns stops the watch.
+ */
+export async function watchPools(
+  sql: Sql,
+  onPool: (pool: string) => Promise<void> | void,
+  opts: WatchPoolsOptions = {},
+): Promise<() => Promise<void>> {
+  const [row] = await sql<{ schema: string }[]>`select current_schema() as schema`;
+  const schema = row!.schema;
+  const seen = new Set<string>();
+  let stopped = false;
+  let chain = Promise.resolve();
+  const hand = (pools: string[]) => {
+    chain = chain.then(async () => {
+      for (const pool of pools) {
+        if (stopped || seen.has(pool)) continue;
+        seen.add(pool);
+        try {
+          await onPool(pool);
+        } catch (e) {
+          seen.delete(pool);
+          opts.onError?.(e);
+        }
+      }
+    });
+    return chain;
+  };
+  const reread = () =>
+    listPools(sql).then(
+      (rows) => hand(rows.map((r) => r.pool)),
+      (e: unknown) => opts.onError?.(e),
+    );
+  const listening = await sql.listen(
+    'diagon_pools',
+    (payload) => {
+      const n = JSON.parse(payload) as { schema?: string; pool?: string };
+      if (n.schema === schema && typeof n.pool === 'string') void hand([n.pool]);
+    },
+    // After a reconnect: what was created meanwhile.
+    () => void reread(),
+  );
+  await reread();
+  const timer = setInterval(() => void reread(), opts.everyMs ?? 30_000);
+  timer.unref();
+  return async () => {
+    stopped = true;
+    clearInterval(timer);
+    await listening.unlisten().catch(() => {});
+    await chain;
+  };
+}
+
 /** Deletes the pool and everything that belongs to it; false when there was none. */
 export async function deletePool(sql: Sql | TxSql, pool: string): Promise<boolean> {
   const rows = await sql`delete from pools where pool = ${pool} returning pool`;

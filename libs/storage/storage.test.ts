@@ -5,7 +5,7 @@ import { insertChallenge, purgeChallenges, redeemChallenge } from './challenges.
 import { connectPostgres } from './connection.js';
 import { addMember, getMember, listMembers, removeMember, replaceMembers } from './members.js';
 import { MIGRATIONS, migrate } from './migrations.js';
-import { deletePool, getPool, listPools, upsertPool } from './pools.js';
+import { deletePool, getPool, listPools, upsertPool, watchPools } from './pools.js';
 
 let pg: TestPostgres;
 beforeAll(async () => {
@@ -119,6 +119,55 @@ describe('pools and members', () => {
     await addMember(pg.sql, 'gone', { did: did(3), publicKey: key() });
     await deletePool(pg.sql, 'gone');
     expect(await listMembers(pg.sql, 'gone')).toEqual([]);
+  });
+});
+
+describe('watching pools', () => {
+  it("hands over existing pools, then a new one as soon as it is created, not other schemas'", async () => {
+    await migrate(pg.sql);
+    await upsertPool(pg.sql, 'watched-before');
+    const other = await testPostgres('storage_other');
+    await migrate(other.sql);
+    const seen: string[] = [];
+    // A re-read only every hour: what arrives in time came by notification.
+    const stop = await watchPools(pg.sql, (p) => void seen.push(p), { everyMs: 3_600_000 });
+    try {
+      expect(seen).toContain('watched-before');
+      const created = performance.now();
+      await upsertPool(other.sql, 'elsewhere');
+      await upsertPool(pg.sql, 'watched-after');
+      await upsertPool(pg.sql, 'watched-after', { ttlMs: 1 }); // an update is not a creation
+      await expect.poll(() => seen.includes('watched-after'), { timeout: 2000 }).toBe(true);
+      expect(performance.now() - created).toBeLessThan(2000);
+      expect(seen).not.toContain('elsewhere');
+      expect(seen.filter((p) => p === 'watched-after')).toHaveLength(1);
+    } finally {
+      await stop();
+      await other.drop();
+    }
+  });
+
+  it('tries a pool whose handler failed again on the next re-read', async () => {
+    await upsertPool(pg.sql, 'watched-flaky');
+    let calls = 0;
+    const errors: unknown[] = [];
+    const stop = await watchPools(
+      pg.sql,
+      (p) => {
+        if (p !== 'watched-flaky') return;
+        calls++;
+        if (calls === 1) throw new Error('not yet');
+      },
+      { everyMs: 50, onError: (e) => errors.push(e) },
+    );
+    try {
+      await expect.poll(() => calls, { timeout: 2000 }).toBe(2);
+      expect(errors.map(String)).toEqual(['Error: not yet']);
+      await new Promise((r) => setTimeout(r, 200));
+      expect(calls).toBe(2);
+    } finally {
+      await stop();
+    }
   });
 });
 

@@ -22,9 +22,9 @@ import { type CommittedTx, Peer, sharedSegmentCache } from '../../libs/peer/inde
 import {
   advanceIndexRoot,
   getRoot,
-  listPools,
   putSegments,
   type Sql,
+  watchPools,
 } from '../../libs/storage/index.js';
 import { collectGarbage, type GcReport } from './gc.js';
 import type { IndexerMetrics } from './metrics.js';
@@ -33,7 +33,10 @@ import { answer } from './query.js';
 export interface IndexerOptions {
   sql: Sql;
   bus: Bus;
-  /** Pools to serve; default every pool in Postgres (checked every `discoverEveryMs`). */
+  /**
+   * Pools to serve; default every pool in Postgres, each served as soon as it is created
+   * (notified by Postgres; re-read every `discoverEveryMs` as well).
+   */
   pools?: string[];
   /** This replica's name (its durable consumers are named after it). Default the host name. */
   replica?: string;
@@ -72,6 +75,7 @@ export class Indexer {
   private readonly pools = new Map<string, PoolIndex>();
   private timers: NodeJS.Timeout[] = [];
   private stopped = false;
+  private unwatch: () => Promise<void> = async () => {};
   readonly merges: MergeReport[] = [];
   private readonly o: Required<Omit<IndexerOptions, 'pools' | 'log' | 'metrics'>> &
     Pick<IndexerOptions, 'pools' | 'log' | 'metrics'>;
@@ -84,7 +88,7 @@ export class Indexer {
       keepRoots: 3,
       gcEveryMs: 60_000,
       gcGraceMs: 10 * 60_000,
-      discoverEveryMs: 5_000,
+      discoverEveryMs: 30_000,
       ...opts,
     };
     opts.metrics?.watch({
@@ -100,7 +104,12 @@ export class Indexer {
 
   async start(): Promise<void> {
     await ensureStream(this.o.bus, TX_STREAM);
-    await this.discover();
+    if (this.o.pools !== undefined) for (const pool of this.o.pools) await this.serve(pool);
+    else
+      this.unwatch = await watchPools(this.o.sql, (pool) => this.serve(pool), {
+        everyMs: this.o.discoverEveryMs,
+        onError: (e) => this.o.log?.warn({ err: String(e) }, 'cannot serve a pool yet'),
+      });
     const every = (ms: number, f: () => Promise<unknown>) => {
       const t = setInterval(
         () =>
@@ -112,18 +121,12 @@ export class Indexer {
       t.unref();
       this.timers.push(t);
     };
-    if (this.o.pools === undefined) every(this.o.discoverEveryMs, () => this.discover());
     every(Math.min(1000, this.o.mergeEveryMs), () => this.mergeDue());
     every(this.o.gcEveryMs, () => this.gc());
   }
 
-  /** Starts serving pools not served yet. */
-  async discover(): Promise<void> {
-    const names = this.o.pools ?? (await listPools(this.o.sql)).map((p) => p.pool);
-    for (const pool of names) if (!this.pools.has(pool) && !this.stopped) await this.serve(pool);
-  }
-
   private async serve(pool: string): Promise<void> {
+    if (this.pools.has(pool) || this.stopped) return;
     const { sql, bus } = this.o;
     const peer = await Peer.open({ sql, pool });
     const consumer = await consumeDurable(
@@ -248,6 +251,7 @@ export class Indexer {
 
   async stop(): Promise<void> {
     this.stopped = true;
+    await this.unwatch();
     for (const t of this.timers) clearInterval(t);
     for (const idx of this.pools.values()) {
       await idx.sub.unsubscribe().catch(() => {});

@@ -9,7 +9,7 @@ import { indexerMetrics } from './metrics.js';
 export const INDEXER_ENV = {
   INDEXER_POOLS: envVar(
     '',
-    'comma-separated pools to serve (unset: every pool, discovered)',
+    'comma-separated pools to serve (unset: every pool, each as soon as it is created)',
     z.string(),
   ),
   INDEXER_REPLICA: envVar(
