@@ -25,6 +25,7 @@ export {
   HEADER,
   type IncomingMessage,
   jsonData,
+  messagingAttributes,
   parseJson,
   type RequestOptions,
   type SubscribeOptions,

@@ -44,6 +44,7 @@ export {
   registerTxFn,
   type TxFn,
   type TxMeta,
+  type TxObserver,
   type TxReport,
   transact,
 } from './transact.js';

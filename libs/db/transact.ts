@@ -39,8 +39,19 @@ export interface TxReport {
 /** Attributes and values asserted on the transaction entity itself. */
 export type TxMeta = Record<string, unknown> | Map<unknown, unknown>;
 
+/** Told when a transaction's phases end (the transactor times its spans by it). */
+export interface TxObserver {
+  /** Forms expanded and tempids resolved; applying starts. */
+  expanded?(): void;
+}
+
 /** Applies tx-data to a database value; `txMeta` is asserted on the transaction entity. */
-export function transact(db: Db, txData: unknown, txMeta?: TxMeta): TxReport {
+export function transact(
+  db: Db,
+  txData: unknown,
+  txMeta?: TxMeta,
+  observer?: TxObserver,
+): TxReport {
   const state = db.state();
   const t = state.basisT + 1;
   const txEid = TX0 + t;
@@ -67,6 +78,7 @@ export function transact(db: Db, txData: unknown, txMeta?: TxMeta): TxReport {
   const { maxEid: allocated, nextAttrId } = resolveTempids(x, db, state);
   const schema =
     x.autoAttrs.size === 0 ? state.schema : withAutoAttrs(state.schema, x.autoAttrs, nextAttrId);
+  observer?.expanded?.();
   const ap = new Applier(state, schema, txEid);
   ap.maxEid = allocated;
   for (const op of x.ops) ap.apply(op);

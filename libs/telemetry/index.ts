@@ -12,4 +12,14 @@ export {
   type Telemetry,
   telemetryEnabled,
 } from './setup.js';
-export { activeContext, contextOf, inSpan, messageHeaders, SpanKind, traceIds } from './trace.js';
+export {
+  activeContext,
+  contextOf,
+  inLinkedSpan,
+  inSpan,
+  isRecorded,
+  messageHeaders,
+  recordSpan,
+  SpanKind,
+  traceIds,
+} from './trace.js';

@@ -9,6 +9,7 @@ import {
   type Attributes,
   type Context,
   context,
+  type Link,
   propagation,
   type Span,
   SpanKind,
@@ -78,6 +79,61 @@ export function inSpan<T>(
       throw e;
     }
   });
+}
+
+/** Whether `ctx` holds a span being recorded (telemetry on and sampled). */
+export function isRecorded(ctx: Context): boolean {
+  return trace.getSpan(ctx)?.isRecording() === true;
+}
+
+/**
+ * Records a span that already happened (`start`/`end` from `performance.now()`), under
+ * `parent`: for work done for several requests at once and then told apart. Nothing is
+ * recorded unless `parent`'s span is.
+ */
+export function recordSpan(
+  name: string,
+  kind: SpanKind,
+  attributes: Attributes,
+  start: number,
+  end: number,
+  parent: Context,
+): void {
+  if (!isRecorded(parent)) return;
+  tracer().startSpan(name, { kind, attributes, startTime: start }, parent).end(end);
+}
+
+/**
+ * Runs `f` in a new root span linked to the spans of `links` (contexts): work that serves
+ * many traces at once, such as an index merge of many transactions.
+ */
+export function inLinkedSpan<T>(
+  name: string,
+  attributes: Attributes,
+  links: readonly Context[],
+  f: () => Promise<T>,
+): Promise<T> {
+  const ls: Link[] = [];
+  for (const c of links) {
+    const sc = trace.getSpanContext(c);
+    if (sc !== undefined && trace.isSpanContextValid(sc) && (sc.traceFlags & 1) === 1)
+      ls.push({ context: sc });
+  }
+  return tracer().startActiveSpan(
+    name,
+    { kind: SpanKind.INTERNAL, attributes, links: ls, root: true },
+    async (span) => {
+      try {
+        return await f();
+      } catch (e) {
+        span.recordException(e instanceof Error ? e : String(e));
+        span.setStatus({ code: SpanStatusCode.ERROR, message: (e as Error)?.message ?? String(e) });
+        throw e;
+      } finally {
+        span.end();
+      }
+    },
+  );
 }
 
 /** The active span's trace and span ids, for log lines (undefined without a span). */

@@ -26,9 +26,18 @@ import {
   type Sql,
   watchPools,
 } from '../../libs/storage/index.js';
+import {
+  activeContext,
+  type Context,
+  inLinkedSpan,
+  isRecorded,
+} from '../../libs/telemetry/index.js';
 import { collectGarbage, type GcReport } from './gc.js';
 import type { IndexerMetrics } from './metrics.js';
 import { answer } from './query.js';
+
+/** A merge span links to at most this many of the transactions it folded in. */
+const MERGE_LINKS = 128;
 
 export interface IndexerOptions {
   sql: Sql;
@@ -63,6 +72,8 @@ class PoolIndex {
   datomsSinceMerge = 0;
   lastMergeAt = Date.now();
   merging: Promise<MergeReport | null> | null = null;
+  /** The trace contexts of transactions folded since the last merge (the newest, bounded). */
+  folded: Context[] = [];
 
   constructor(
     readonly peer: Peer,
@@ -140,7 +151,13 @@ export class Indexer {
         const e = JSON.parse(new TextDecoder().decode(m.data)) as CommittedTx;
         const folded = peer.apply(e);
         const idx = this.pools.get(pool);
-        if (idx !== undefined) idx.datomsSinceMerge += folded;
+        if (idx !== undefined) {
+          idx.datomsSinceMerge += folded;
+          if (isRecorded(activeContext())) {
+            idx.folded.push(activeContext());
+            if (idx.folded.length > MERGE_LINKS) idx.folded.shift();
+          }
+        }
         this.o.metrics?.folded.inc({ pool }, folded);
       },
     );
@@ -188,9 +205,15 @@ export class Indexer {
   merge(pool: string): Promise<MergeReport | null> {
     const idx = this.pools.get(pool);
     if (idx === undefined) return Promise.resolve(null);
-    idx.merging ??= this.runMerge(pool, idx).finally(() => {
-      idx.merging = null;
-    });
+    if (idx.merging === null) {
+      const links = idx.folded;
+      idx.folded = [];
+      idx.merging = inLinkedSpan(`merge ${pool}`, { 'diagon.pool': pool }, links, () =>
+        this.runMerge(pool, idx),
+      ).finally(() => {
+        idx.merging = null;
+      });
+    }
     return idx.merging;
   }
 

@@ -25,6 +25,7 @@ import {
   ensureStream,
   jsonData,
   lastMessage,
+  messagingAttributes,
   publishDurable,
   type Subscription,
   subjects,
@@ -68,7 +69,14 @@ import {
   type Sql,
   verifyChain,
 } from '../../libs/storage/index.js';
-import { activeContext, type Context, inSpan, SpanKind } from '../../libs/telemetry/index.js';
+import {
+  activeContext,
+  type Context,
+  inSpan,
+  isRecorded,
+  recordSpan,
+  SpanKind,
+} from '../../libs/telemetry/index.js';
 import type { TransactorMetrics } from './metrics.js';
 
 export interface TransactorOptions {
@@ -125,6 +133,13 @@ interface Submission {
   cert: CommitCertificate;
   proposal: string;
   settle(r: { ok: true; value: TxResult } | { ok: false; error: DiagonError }): void;
+}
+
+/** A submission applied in a batch, with when its phases ended (null: a twin's). */
+interface Accepted {
+  sub: Submission;
+  result: TxResult;
+  times: { began: number; expanded: number; applied: number } | null;
 }
 
 interface State {
@@ -453,12 +468,14 @@ export class Transactor {
     // proposal column refuses them, and only then is the log asked for their results.
     let applied = this.apply(s, batch, new Map());
     let stored: LogEntry[] | undefined;
+    let appendStarted = 0;
     for (let attempt = 0; stored === undefined; attempt++) {
       if (applied.entries.length === 0) {
         for (const a of applied.accepted) a.sub.settle({ ok: true, value: a.result });
         return s;
       }
       try {
+        appendStarted = performance.now();
         stored = await appendTxBatch(sql, pool, s.db.basisT, s.headHash, applied.entries);
       } catch (e) {
         if (isDiagonError(e, 'storage/duplicate-proposal') && attempt === 0) {
@@ -488,12 +505,16 @@ export class Transactor {
       a.sub.settle({ ok: true, value: a.result });
     }
     while (s.recent.size > RECENT_MAX) s.recent.delete(s.recent.keys().next().value!);
+    const appended = performance.now();
     const contexts = new Map(applied.accepted.map((a) => [a.result.t, a.sub.ctx]));
-    for (const e of stored)
+    for (const a of applied.accepted)
+      if (a.times !== null) this.traceCommit(a, appendStarted, appended, stored.length);
+    for (const e of stored) {
+      const subject = subjects.txCommitted(pool);
       void inSpan(
-        `commit ${pool}`,
-        SpanKind.INTERNAL,
-        { 'diagon.pool': pool, 'diagon.t': e.t, 'diagon.batch_size': stored.length },
+        `send ${subject}`,
+        SpanKind.PRODUCER,
+        { ...messagingAttributes(subject, 'send'), 'diagon.t': e.t },
         () => this.publish(e),
         contexts.get(e.t),
       ).catch((err: unknown) =>
@@ -502,7 +523,43 @@ export class Transactor {
           'publish failed; republished at next start',
         ),
       );
+    }
     return { ...s, db: applied.db, headHash: stored[stored.length - 1]!.hash };
+  }
+
+  /**
+   * A committed transaction's phases as spans under its submission: expand and apply (its
+   * own), and the log append it shared with its batch (one statement for all of them).
+   */
+  private traceCommit(a: Accepted, from: number, to: number, batch: number): void {
+    const { ctx } = a.sub;
+    if (!isRecorded(ctx) || a.times === null) return;
+    const { pool } = this.o;
+    const tx = { 'diagon.pool': pool, 'diagon.t': a.result.t };
+    const { began, expanded, applied } = a.times;
+    recordSpan(`expand ${pool}`, SpanKind.INTERNAL, tx, began, expanded, ctx);
+    recordSpan(
+      `apply ${pool}`,
+      SpanKind.INTERNAL,
+      { ...tx, 'diagon.datoms': a.result.datoms },
+      expanded,
+      applied,
+      ctx,
+    );
+    recordSpan(
+      'INSERT tx_log',
+      SpanKind.CLIENT,
+      {
+        ...tx,
+        'db.system.name': 'postgresql',
+        'db.operation.name': 'INSERT',
+        'db.collection.name': 'tx_log',
+        'db.operation.batch.size': batch,
+      },
+      from,
+      to,
+      ctx,
+    );
   }
 
   /**
@@ -518,14 +575,14 @@ export class Transactor {
   ): {
     db: Db;
     entries: NewLogEntry[];
-    accepted: { sub: Submission; result: TxResult }[];
+    accepted: Accepted[];
     pending: Submission[];
     proposals: string[];
   } {
     const { pool } = this.o;
     let db = s.db;
     const entries: NewLogEntry[] = [];
-    const accepted: { sub: Submission; result: TxResult }[] = [];
+    const accepted: Accepted[] = [];
     const inBatch = new Map<string, TxResult>();
     for (const sub of batch) {
       try {
@@ -537,10 +594,17 @@ export class Transactor {
         }
         const twin = inBatch.get(proposal);
         if (twin !== undefined) {
-          accepted.push({ sub, result: twin });
+          accepted.push({ sub, result: twin, times: null });
           continue;
         }
-        const report = transact(db, cert.proposal.body.txData);
+        const began = performance.now();
+        let expanded = began;
+        const report = transact(db, cert.proposal.body.txData, undefined, {
+          expanded: () => {
+            expanded = performance.now();
+          },
+        });
+        const times = { began, expanded, applied: performance.now() };
         const txEid = report.tempids['db/current-tx']!;
         const instant = report.txData.find((d) => d.e === txEid && d.a === SYS.txInstant)!
           .v as Date;
@@ -566,7 +630,7 @@ export class Transactor {
           datoms: report.txData.length,
         };
         inBatch.set(proposal, result);
-        accepted.push({ sub, result });
+        accepted.push({ sub, result, times });
       } catch (e) {
         sub.settle({
           ok: false,

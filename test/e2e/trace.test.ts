@@ -1,8 +1,9 @@
 /**
  * One governed transaction is one trace across the cluster's processes: the client's span,
  * the edge relaying the proposal and each vote, consensus deciding, the transactor
- * committing and publishing, the indexer folding — spans from at least four services, each
- * parented by the one that caused it. The services export OTLP/HTTP (JSON) to a receiver
+ * expanding, applying, appending to the log and publishing, the indexer folding — spans
+ * from at least four services, each parented by the one that caused it — and the index
+ * merge that took the transaction in, a span of its own linked to the fold. The services export OTLP/HTTP (JSON) to a receiver
  * in this test; real NATS and Postgres.
  */
 
@@ -20,6 +21,8 @@ interface ReceivedSpan {
   spanId: string;
   parentSpanId: string;
   name: string;
+  /** Span ids of the spans this one links to. */
+  links: string[];
 }
 
 describe('telemetry across the cluster', () => {
@@ -58,7 +61,13 @@ describe('telemetry across the cluster', () => {
             resourceSpans: {
               resource: { attributes: { key: string; value: { stringValue?: string } }[] };
               scopeSpans: {
-                spans: { traceId: string; spanId: string; parentSpanId?: string; name: string }[];
+                spans: {
+                  traceId: string;
+                  spanId: string;
+                  parentSpanId?: string;
+                  name: string;
+                  links?: { spanId: string }[];
+                }[];
               }[];
             }[];
           };
@@ -74,6 +83,7 @@ describe('telemetry across the cluster', () => {
                   spanId: s.spanId,
                   parentSpanId: s.parentSpanId ?? '',
                   name: s.name,
+                  links: (s.links ?? []).map((l) => l.spanId),
                 });
           }
         }
@@ -84,6 +94,7 @@ describe('telemetry across the cluster', () => {
       OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${otlpPort}`,
       OTEL_BSP_SCHEDULE_DELAY: '200',
       OTEL_METRIC_EXPORT_INTERVAL: '500',
+      INDEX_MERGE_MS: '300',
     });
   }, 120_000);
   afterAll(async () => {
@@ -136,8 +147,28 @@ describe('telemetry across the cluster', () => {
       'diagon-indexer',
       new RegExp(`^process diagon\\.pool\\.${pool}\\.tx\\.committed`),
     )!;
-    const commit = inTrace().find((s) => s.spanId === fold.parentSpanId)!;
-    expect(commit.service).toBe('diagon-transactor');
+    // The transactor's phases, each a child of its submission's span.
+    const publish = inTrace().find((s) => s.spanId === fold.parentSpanId)!;
+    expect(publish).toMatchObject({
+      service: 'diagon-transactor',
+      name: `send diagon.pool.${pool}.tx.committed`,
+    });
+    for (const name of [`expand ${pool}`, `apply ${pool}`, 'INSERT tx_log', publish.name])
+      expect(span('diagon-transactor', new RegExp(`^${name}$`))?.parentSpanId, name).toBe(
+        submit.spanId,
+      );
+    // The merge that took it in: its own trace, linked to the fold.
+    const merge = async () => {
+      for (let i = 0; i < 100; i++) {
+        const m = received.find((s) => s.name === `merge ${pool}` && s.links.includes(fold.spanId));
+        if (m !== undefined) return m;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      return undefined;
+    };
+    const m = await merge();
+    expect(m).toMatchObject({ service: 'diagon-indexer', parentSpanId: '' });
+    expect(m!.traceId).not.toBe(traceId);
   }, 90_000);
 
   it('pushes the metrics of every service over OTLP too (the same names as /metrics)', async () => {
