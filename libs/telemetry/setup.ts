@@ -5,11 +5,15 @@
  * `OTEL_SDK_DISABLED` is not `true`; `OTEL_TRACES_EXPORTER=none` or
  * `OTEL_METRICS_EXPORTER=none` turns one signal off. Spans go to OTLP over HTTP in
  * batches; metrics (the process's prom-client registries, see metrics.ts) every
- * `OTEL_METRIC_EXPORT_INTERVAL` ms (default 60000). Off otherwise (tests, `diagon up`
+ * `OTEL_METRIC_EXPORT_INTERVAL` ms (default 60000). The encoding is
+ * `OTEL_EXPORTER_OTLP_PROTOCOL` (or the signal's `…_TRACES_PROTOCOL` / `…_METRICS_PROTOCOL`):
+ * `http/protobuf`, the specification's default, or `http/json`. Off otherwise (tests, `diagon up`
  * unless asked), when `inSpan` is a no-op; /metrics is served either way.
  */
-import { OTLPMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
-import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { OTLPMetricExporter as JsonMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
+import { OTLPMetricExporter as ProtoMetricExporter } from '@opentelemetry/exporter-metrics-otlp-proto';
+import { OTLPTraceExporter as JsonTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
+import { OTLPTraceExporter as ProtoTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import {
   MeterProvider,
@@ -19,6 +23,7 @@ import {
 import { BatchSpanProcessor, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
+import { DiagonError } from '../db/errors.js';
 import { PromClientProducer } from './metrics.js';
 
 export interface Telemetry {
@@ -34,6 +39,20 @@ const signalOn = (env: Env, signal: 'TRACES' | 'METRICS') =>
   env.OTEL_SDK_DISABLED !== 'true' &&
   env[`OTEL_${signal}_EXPORTER`] !== 'none' &&
   Boolean(env.OTEL_EXPORTER_OTLP_ENDPOINT || env[`OTEL_EXPORTER_OTLP_${signal}_ENDPOINT`]);
+
+/** The OTLP encoding of a signal: `http/protobuf` (default) or `http/json`. */
+export function otlpProtocol(
+  env: Env,
+  signal: 'TRACES' | 'METRICS',
+): 'http/protobuf' | 'http/json' {
+  const p = env[`OTEL_EXPORTER_OTLP_${signal}_PROTOCOL`] || env.OTEL_EXPORTER_OTLP_PROTOCOL;
+  if (p === undefined || p === '' || p === 'http/protobuf') return 'http/protobuf';
+  if (p === 'http/json') return 'http/json';
+  throw new DiagonError(
+    'telemetry/bad-protocol',
+    `OTLP protocol ${JSON.stringify(p)} is not supported: set OTEL_EXPORTER_OTLP_PROTOCOL to http/protobuf or http/json (grpc is not built in; send to a collector over HTTP).`,
+  );
+}
 
 export function telemetryEnabled(env: Env = process.env): boolean {
   return signalOn(env, 'TRACES');
@@ -55,6 +74,11 @@ export function startTelemetry(
   const traces = opts.processor !== undefined || telemetryEnabled(env);
   const metrics = opts.metricReader !== undefined || metricsExportEnabled(env);
   if (!traces && !metrics) return { enabled: false, metrics: false, shutdown: async () => {} };
+  // Checked before anything starts: a wrong protocol is a configuration error.
+  const json = {
+    traces: traces && otlpProtocol(env, 'TRACES') === 'http/json',
+    metrics: metrics && otlpProtocol(env, 'METRICS') === 'http/json',
+  };
   const resource = resourceFromAttributes({
     [ATTR_SERVICE_NAME]: env.OTEL_SERVICE_NAME ?? `diagon-${service}`,
     [ATTR_SERVICE_VERSION]: '0.1.0',
@@ -63,7 +87,10 @@ export function startTelemetry(
   if (traces) {
     const provider = new NodeTracerProvider({
       resource,
-      spanProcessors: [opts.processor ?? new BatchSpanProcessor(new OTLPTraceExporter())],
+      spanProcessors: [
+        opts.processor ??
+          new BatchSpanProcessor(json.traces ? new JsonTraceExporter() : new ProtoTraceExporter()),
+      ],
     });
     provider.register();
     stops.push(() => provider.shutdown());
@@ -73,7 +100,7 @@ export function startTelemetry(
     const reader =
       opts.metricReader ??
       new PeriodicExportingMetricReader({
-        exporter: new OTLPMetricExporter(),
+        exporter: json.metrics ? new JsonMetricExporter() : new ProtoMetricExporter(),
         exportIntervalMillis: Number.isFinite(interval) && interval > 0 ? interval : 60_000,
         metricProducers: [new PromClientProducer(resource)],
       });

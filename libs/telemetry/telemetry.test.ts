@@ -1,10 +1,21 @@
 import { context, trace } from '@opentelemetry/api';
+import { JsonTraceSerializer, ProtobufTraceSerializer } from '@opentelemetry/otlp-transformer';
 import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testNats } from '../../test/support/nats.js';
+import { decodeSpans } from '../../test/support/otlp.js';
 import type { Bus } from '../bus/bus.js';
 import { MemoryBus } from '../bus/memory-bus.js';
-import { inSpan, messageHeaders, SpanKind, startTelemetry, telemetryEnabled } from './index.js';
+import {
+  inLinkedSpan,
+  inSpan,
+  messageHeaders,
+  recordSpan,
+  SpanKind,
+  startTelemetry,
+  telemetryEnabled,
+} from './index.js';
+import { otlpProtocol } from './setup.js';
 
 const exporter = new InMemorySpanExporter();
 const telemetry = startTelemetry('test', { processor: new SimpleSpanProcessor(exporter) });
@@ -78,5 +89,68 @@ describe('trace context across the bus', () => {
     expect(
       telemetryEnabled({ OTEL_EXPORTER_OTLP_ENDPOINT: 'http://x', OTEL_SDK_DISABLED: 'true' }),
     ).toBe(false);
+  });
+
+  it('speaks OTLP in protobuf unless told json, per signal, and refuses other protocols', () => {
+    expect(otlpProtocol({}, 'TRACES')).toBe('http/protobuf');
+    const env = {
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+      OTEL_EXPORTER_OTLP_METRICS_PROTOCOL: 'http/protobuf',
+    };
+    expect(otlpProtocol(env, 'TRACES')).toBe('http/json');
+    expect(otlpProtocol(env, 'METRICS')).toBe('http/protobuf');
+    const grpc = { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://x', OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc' };
+    expect(() => otlpProtocol(grpc, 'TRACES')).toThrow(/http\/protobuf or http\/json/);
+    expect(() => startTelemetry('bad', { env: grpc })).toThrow(
+      expect.objectContaining({ code: 'telemetry/bad-protocol' }),
+    );
+  });
+
+  it('records a span that already happened under a recorded parent, and links a root span', async () => {
+    exporter.reset();
+    const start = performance.now() - 10; // times from performance.now(), in the past
+    let fold = context.active();
+    await inSpan('parent', SpanKind.SERVER, {}, async () => {
+      recordSpan('phase', SpanKind.INTERNAL, { n: 1 }, start, start + 5, context.active());
+      fold = context.active();
+    });
+    recordSpan('orphan', SpanKind.INTERNAL, {}, start, start + 1, context.active()); // no parent
+    await inLinkedSpan('merge', { pool: 'p' }, [fold, context.active()], async () => {});
+    const spans = exporter.getFinishedSpans();
+    const parent = spans.find((s) => s.name === 'parent')!;
+    const phase = spans.find((s) => s.name === 'phase')!;
+    expect(phase.parentSpanContext?.spanId).toBe(parent.spanContext().spanId);
+    expect(phase.duration[0] * 1e3 + phase.duration[1] / 1e6).toBeCloseTo(5, 3);
+    expect(spans.some((s) => s.name === 'orphan')).toBe(false);
+    const merge = spans.find((s) => s.name === 'merge')!;
+    expect(merge.parentSpanContext).toBeUndefined();
+    expect(merge.links.map((l) => l.context.spanId)).toEqual([parent.spanContext().spanId]);
+  });
+
+  it('decodes the same spans from OTLP protobuf and OTLP JSON (the test receivers)', async () => {
+    exporter.reset();
+    let fold = context.active();
+    await inSpan('a', SpanKind.CLIENT, {}, () =>
+      inSpan('b', SpanKind.SERVER, {}, async () => {
+        fold = context.active();
+      }),
+    );
+    await inLinkedSpan('c', {}, [fold], async () => {});
+    const spans = exporter.getFinishedSpans();
+    const proto = decodeSpans(
+      ProtobufTraceSerializer.serializeRequest(spans)!,
+      'application/x-protobuf',
+    );
+    const json = decodeSpans(JsonTraceSerializer.serializeRequest(spans)!, 'application/json');
+    expect(proto).toEqual(json);
+    expect(proto.map((s) => [s.service, s.name, s.spanId, s.parentSpanId, s.links])).toEqual(
+      spans.map((s) => [
+        'diagon-test',
+        s.name,
+        s.spanContext().spanId,
+        s.parentSpanContext?.spanId ?? '',
+        s.links.map((l) => l.context.spanId),
+      ]),
+    );
   });
 });

@@ -3,8 +3,9 @@
  * the edge relaying the proposal and each vote, consensus deciding, the transactor
  * expanding, applying, appending to the log and publishing, the indexer folding — spans
  * from at least four services, each parented by the one that caused it — and the index
- * merge that took the transaction in, a span of its own linked to the fold. The services export OTLP/HTTP (JSON) to a receiver
- * in this test; real NATS and Postgres.
+ * merge that took the transaction in, a span of its own linked to the fold. The services
+ * export OTLP/HTTP (spans in protobuf, the default; metrics in JSON) to a receiver in this
+ * test; real NATS and Postgres.
  */
 
 import { randomBytes } from 'node:crypto';
@@ -14,21 +15,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { inSpan, SpanKind, startTelemetry } from '../../libs/telemetry/index.js';
 import { memberSessions, type TestCluster, testCluster } from '../support/cluster.js';
 import { freePort } from '../support/net.js';
-
-interface ReceivedSpan {
-  service: string;
-  traceId: string;
-  spanId: string;
-  parentSpanId: string;
-  name: string;
-  /** Span ids of the spans this one links to. */
-  links: string[];
-}
+import { decodeMetricNames, decodeSpans, type OtlpSpan, otlpSuccess } from '../support/otlp.js';
 
 describe('telemetry across the cluster', () => {
   let tc: TestCluster;
   let receiver: Server;
-  const received: ReceivedSpan[] = [];
+  const received: OtlpSpan[] = [];
   /** Metric names pushed over OTLP, by service. */
   const pushed = new Map<string, Set<string>>();
   const local = new InMemorySpanExporter();
@@ -40,60 +32,25 @@ describe('telemetry across the cluster', () => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
-        if (req.url === '/v1/metrics') {
-          const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
-            resourceMetrics: {
-              resource: { attributes: { key: string; value: { stringValue?: string } }[] };
-              scopeMetrics: { metrics: { name: string }[] }[];
-            }[];
-          };
-          for (const rm of body.resourceMetrics) {
-            const service =
-              rm.resource.attributes.find((a) => a.key === 'service.name')?.value.stringValue ??
-              '?';
-            const names = pushed.get(service) ?? new Set();
-            for (const sm of rm.scopeMetrics) for (const m of sm.metrics) names.add(m.name);
-            pushed.set(service, names);
+        const body = Buffer.concat(chunks);
+        const type = req.headers['content-type'];
+        if (req.url === '/v1/metrics')
+          for (const [service, names] of decodeMetricNames(body, type)) {
+            const seen = pushed.get(service) ?? new Set();
+            for (const n of names) seen.add(n);
+            pushed.set(service, seen);
           }
-        }
-        if (req.url === '/v1/traces') {
-          const body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as {
-            resourceSpans: {
-              resource: { attributes: { key: string; value: { stringValue?: string } }[] };
-              scopeSpans: {
-                spans: {
-                  traceId: string;
-                  spanId: string;
-                  parentSpanId?: string;
-                  name: string;
-                  links?: { spanId: string }[];
-                }[];
-              }[];
-            }[];
-          };
-          for (const rs of body.resourceSpans) {
-            const service =
-              rs.resource.attributes.find((a) => a.key === 'service.name')?.value.stringValue ??
-              '?';
-            for (const ss of rs.scopeSpans)
-              for (const s of ss.spans)
-                received.push({
-                  service,
-                  traceId: s.traceId,
-                  spanId: s.spanId,
-                  parentSpanId: s.parentSpanId ?? '',
-                  name: s.name,
-                  links: (s.links ?? []).map((l) => l.spanId),
-                });
-          }
-        }
-        res.writeHead(200, { 'content-type': 'application/json' }).end('{}');
+        if (req.url === '/v1/traces') received.push(...decodeSpans(body, type));
+        const [replyType, reply] = otlpSuccess(type);
+        res.writeHead(200, { 'content-type': replyType }).end(reply);
       });
     }).listen(otlpPort, '127.0.0.1');
     tc = await testCluster('e2e_trace', {
       OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${otlpPort}`,
       OTEL_BSP_SCHEDULE_DELAY: '200',
       OTEL_METRIC_EXPORT_INTERVAL: '500',
+      // Spans in the default encoding (protobuf), metrics in the other one.
+      OTEL_EXPORTER_OTLP_METRICS_PROTOCOL: 'http/json',
       INDEX_MERGE_MS: '300',
     });
   }, 120_000);
