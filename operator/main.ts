@@ -6,6 +6,7 @@ import { envInt, envVar } from '../libs/common/env.js';
 import { defineService, runService, SERVICE_ENV } from '../libs/common/service.js';
 import { serveOps } from '../libs/telemetry/ops.js';
 import { Operator } from './operator.js';
+import { telemetryEnv } from './pool.js';
 
 export const OPERATOR_ENV = {
   OPERATOR_NAMESPACE: envVar(
@@ -40,7 +41,7 @@ export const operatorService = defineService({
   title: 'reconciles Pool resources: members and policy, streams, one transactor each, status.',
   script: 'dist/operator/main.js',
   env: OPERATOR_ENV,
-  async start({ config: c, log, sql, bus }) {
+  async start({ config: c, env, log, sql, bus }) {
     const kc = new KubeConfig();
     kc.loadFromDefault();
     const databaseUrl =
@@ -66,6 +67,7 @@ export const operatorService = defineService({
           databaseUrl,
           { name: 'DIAGON_SCHEMA', value: c.DIAGON_SCHEMA },
           { name: 'NATS_URL', value: c.NATS_URL },
+          ...telemetryEnv(env),
         ],
       },
       log: (msg) => log.info(msg),

@@ -9,6 +9,7 @@ import {
   type PoolResource,
   policyOf,
   readSpec,
+  telemetryEnv,
   transactorDeployment,
 } from './pool.js';
 
@@ -85,6 +86,24 @@ describe('the transactor Deployment', () => {
       readOnlyRootFilesystem: true,
       capabilities: { drop: ['ALL'] },
     });
+  });
+});
+
+describe('telemetry for transactors', () => {
+  it("passes the operator's OTEL settings on, but not its own name or resource", () => {
+    expect(
+      telemetryEnv({
+        OTEL_SERVICE_NAME: 'diagon-operator',
+        OTEL_RESOURCE_ATTRIBUTES: 'k8s.pod.name=operator-0',
+        OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+        OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318',
+        NATS_URL: 'nats://n:4222',
+        OTEL_SDK_DISABLED: undefined,
+      }),
+    ).toEqual([
+      { name: 'OTEL_EXPORTER_OTLP_ENDPOINT', value: 'http://collector:4318' },
+      { name: 'OTEL_EXPORTER_OTLP_PROTOCOL', value: 'http/json' },
+    ]);
   });
 });
 

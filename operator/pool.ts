@@ -250,3 +250,22 @@ export function mergeConditions(
 export function microTime(d: Date): string {
   return d.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
 }
+
+/**
+ * The operator's own OpenTelemetry settings, for its transactors: they export where it
+ * does. Not its service name or resource attributes (those name the operator's pod).
+ */
+export function telemetryEnv(
+  env: Record<string, string | undefined>,
+): { name: string; value: string }[] {
+  return Object.entries(env)
+    .filter(
+      (e): e is [string, string] =>
+        e[0].startsWith('OTEL_') &&
+        e[0] !== 'OTEL_SERVICE_NAME' &&
+        e[0] !== 'OTEL_RESOURCE_ATTRIBUTES' &&
+        e[1] !== undefined,
+    )
+    .sort(([a], [b]) => (a < b ? -1 : 1))
+    .map(([name, value]) => ({ name, value }));
+}

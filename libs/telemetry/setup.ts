@@ -10,11 +10,18 @@
  * `http/protobuf`, the specification's default, or `http/json`. Off otherwise (tests, `diagon up`
  * unless asked), when `inSpan` is a no-op; /metrics is served either way.
  */
+import { hostname } from 'node:os';
 import { OTLPMetricExporter as JsonMetricExporter } from '@opentelemetry/exporter-metrics-otlp-http';
 import { OTLPMetricExporter as ProtoMetricExporter } from '@opentelemetry/exporter-metrics-otlp-proto';
 import { OTLPTraceExporter as JsonTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { OTLPTraceExporter as ProtoTraceExporter } from '@opentelemetry/exporter-trace-otlp-proto';
-import { resourceFromAttributes } from '@opentelemetry/resources';
+import {
+  defaultResource,
+  detectResources,
+  envDetector,
+  processDetector,
+  resourceFromAttributes,
+} from '@opentelemetry/resources';
 import {
   MeterProvider,
   type MetricReader,
@@ -23,6 +30,7 @@ import {
 import { BatchSpanProcessor, type SpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { NodeTracerProvider } from '@opentelemetry/sdk-trace-node';
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
+import { ATTR_HOST_NAME } from '@opentelemetry/semantic-conventions/incubating';
 import { DiagonError } from '../db/errors.js';
 import { PromClientProducer } from './metrics.js';
 
@@ -79,10 +87,18 @@ export function startTelemetry(
     traces: traces && otlpProtocol(env, 'TRACES') === 'http/json',
     metrics: metrics && otlpProtocol(env, 'METRICS') === 'http/json',
   };
-  const resource = resourceFromAttributes({
-    [ATTR_SERVICE_NAME]: env.OTEL_SERVICE_NAME ?? `diagon-${service}`,
-    [ATTR_SERVICE_VERSION]: '0.1.0',
-  });
+  // The SDK's own, the process environment's (OTEL_RESOURCE_ATTRIBUTES) and the process's,
+  // the host name (the pod's on Kubernetes), then the service's name and version. All known
+  // now: no detector that answers later, so spans leave as soon as they end.
+  const resource = defaultResource()
+    .merge(detectResources({ detectors: [envDetector, processDetector] }))
+    .merge(
+      resourceFromAttributes({
+        [ATTR_HOST_NAME]: hostname(),
+        [ATTR_SERVICE_NAME]: env.OTEL_SERVICE_NAME ?? `diagon-${service}`,
+        [ATTR_SERVICE_VERSION]: '0.1.0',
+      }),
+    );
   const stops: (() => Promise<void>)[] = [];
   if (traces) {
     const provider = new NodeTracerProvider({

@@ -18,6 +18,7 @@ import {
 import { otlpProtocol } from './setup.js';
 
 const exporter = new InMemorySpanExporter();
+process.env.OTEL_RESOURCE_ATTRIBUTES = 'deployment.environment.name=test,team=diagon%20core';
 const telemetry = startTelemetry('test', { processor: new SimpleSpanProcessor(exporter) });
 
 /** A client span → request a → (handler) request b → (handler) reply: one trace, parented. */
@@ -122,6 +123,15 @@ describe('trace context across the bus', () => {
     expect(phase.parentSpanContext?.spanId).toBe(parent.spanContext().spanId);
     expect(phase.duration[0] * 1e3 + phase.duration[1] / 1e6).toBeCloseTo(5, 3);
     expect(spans.some((s) => s.name === 'orphan')).toBe(false);
+    // The resource: our service name, OTEL_RESOURCE_ATTRIBUTES, the process and the host.
+    expect(parent.resource.asyncAttributesPending).toBeFalsy(); // spans leave when they end
+    expect(parent.resource.attributes).toMatchObject({
+      'service.name': 'diagon-test',
+      'deployment.environment.name': 'test',
+      team: 'diagon core',
+      'process.pid': process.pid,
+    });
+    expect(parent.resource.attributes['host.name']).toBeTruthy();
     const merge = spans.find((s) => s.name === 'merge')!;
     expect(merge.parentSpanContext).toBeUndefined();
     expect(merge.links.map((l) => l.context.spanId)).toEqual([parent.spanContext().spanId]);

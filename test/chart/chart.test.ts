@@ -23,6 +23,8 @@ import {
 import { ConfigMap, Pod, Service, ServiceAccount } from 'kubernetes-models/v1';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KeyPair } from '../../libs/identity/index.js';
+import { metricsExportEnabled, telemetryEnabled } from '../../libs/telemetry/index.js';
+import { otlpProtocol } from '../../libs/telemetry/setup.js';
 import { apiServerAvailable, startApiServer, type TestApiServer } from '../k8s/apiserver.js';
 import {
   CHART,
@@ -245,12 +247,44 @@ describe.skipIf(HELM === undefined)('the Helm chart charts/diagon', () => {
         if (files === undefined) continue;
         const vars = declared(files);
         for (const { name } of c.env ?? []) {
-          if (name === 'NODE_OPTIONS') continue;
+          // Node's own; the OpenTelemetry SDK's (and the pod fields they are built from).
+          if (name === 'NODE_OPTIONS' || /^(OTEL|K8S)_/.test(name)) continue;
           expect(vars.has(name), `${owner}/${c.name}: ${name}`).toBe(true);
           checked++;
         }
       }
     expect(checked).toBeGreaterThan(20);
+  });
+
+  it('points every process at the OTLP collector when one is set, and none otherwise', async () => {
+    const diagon = ['auth', 'capture', 'consensus', 'indexer', 'operator'];
+    const containers = (objs: K8sObject[]) =>
+      podSpecs(objs).flatMap(({ pod }) => pod.containers.filter((c) => diagon.includes(c.name)));
+    const envOf = (c: { env?: { name: string; value?: string }[] }) =>
+      Object.fromEntries((c.env ?? []).map((e) => [e.name, e.value]));
+    const full = containers(await render(['-f', FULL_VALUES]));
+    expect(new Set(full.map((c) => c.name))).toEqual(new Set(diagon));
+    for (const c of full) {
+      const env = envOf(c);
+      // Read as the services read them.
+      expect(telemetryEnabled(env) && metricsExportEnabled(env), c.name).toBe(true);
+      expect(otlpProtocol(env, 'TRACES')).toBe('http/json');
+      expect(env).toMatchObject({
+        OTEL_EXPORTER_OTLP_ENDPOINT: 'http://otel-collector.monitoring:4318',
+        OTEL_METRIC_EXPORT_INTERVAL: '15000',
+      });
+      // $(K8S_POD_NAME) expands only when defined before it.
+      const names = (c.env ?? []).map((e) => e.name);
+      expect(names.indexOf('K8S_POD_NAME')).toBeLessThan(names.indexOf('OTEL_RESOURCE_ATTRIBUTES'));
+      expect(env.OTEL_RESOURCE_ATTRIBUTES).toBe(
+        'k8s.pod.name=$(K8S_POD_NAME),k8s.namespace.name=$(K8S_NAMESPACE_NAME)',
+      );
+    }
+    for (const c of containers(await render([])))
+      expect(
+        Object.keys(envOf(c)).filter((n) => n.startsWith('OTEL_')),
+        c.name,
+      ).toEqual([]);
   });
 
   it('makes PDBs only for components with more than one replica (policy/v1)', async () => {
@@ -363,6 +397,10 @@ describe.skipIf(HELM === undefined)('the Helm chart charts/diagon', () => {
     expect(await template('--set', 'postgres.schema=Bad-Name')).toMatch(/schema/);
     expect(await template('--set', 'consensus.replicaCount=-1')).toMatch(/replicaCount/);
     expect(await template('--set', 'auth.replicaCount=2')).toMatch(/auth.keySecret/);
+    expect(await template('--set', 'telemetry.otlpProtocol=grpc')).toMatch(/otlpProtocol/);
+    expect(await template('--set', 'telemetry.otlpEndpoint=collector:4318')).toMatch(
+      /otlpEndpoint/,
+    );
   });
 
   describe.skipIf(KUBECTL === undefined || !apiServerAvailable())(

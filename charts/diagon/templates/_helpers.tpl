@@ -89,7 +89,7 @@ policy/v1beta1
 {{- end }}
 {{- end }}
 
-{{/* Postgres and NATS, as every service reads them. */}}
+{{/* Postgres and NATS, as every service reads them; the OTLP collector when there is one. */}}
 {{- define "diagon.serviceEnv" -}}
 - name: DATABASE_URL
   valueFrom:
@@ -106,6 +106,22 @@ policy/v1beta1
       key: {{ .Values.nats.secretKey }}
 {{- else }}
   value: {{ .Values.nats.url | quote }}
+{{- end }}
+{{- with .Values.telemetry }}
+{{- if .otlpEndpoint }}
+- name: OTEL_EXPORTER_OTLP_ENDPOINT
+  value: {{ .otlpEndpoint | quote }}
+- name: OTEL_EXPORTER_OTLP_PROTOCOL
+  value: {{ .otlpProtocol | quote }}
+- name: OTEL_METRIC_EXPORT_INTERVAL
+  value: {{ .metricExportIntervalMs | toString | quote }}
+- name: K8S_POD_NAME
+  valueFrom: {fieldRef: {fieldPath: metadata.name}}
+- name: K8S_NAMESPACE_NAME
+  valueFrom: {fieldRef: {fieldPath: metadata.namespace}}
+- name: OTEL_RESOURCE_ATTRIBUTES
+  value: k8s.pod.name=$(K8S_POD_NAME),k8s.namespace.name=$(K8S_NAMESPACE_NAME)
+{{- end }}
 {{- end }}
 {{- end }}
 
