@@ -23,7 +23,7 @@ import { type Cluster, startCluster } from '../cli/cluster/cluster.js';
 import type { DiagonHttp } from '../libs/client/index.js';
 import { connectPostgres } from '../libs/storage/index.js';
 import { memberSessions } from '../test/support/cluster.js';
-import { decodeSpans, otlpSuccess } from '../test/support/otlp.js';
+import { countSpans, otlpSuccess } from '../test/support/otlp.js';
 
 const PG_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const NATS_URL = process.env.NATS_URL ?? 'nats://127.0.0.1:4222';
@@ -140,8 +140,7 @@ export async function otlpReceiver() {
       const body = Buffer.concat(chunks);
       got.requests++;
       got.bytes += body.length;
-      if (req.url === '/v1/traces')
-        got.spans += decodeSpans(body, req.headers['content-type']).length;
+      if (req.url === '/v1/traces') got.spans += countSpans(body, req.headers['content-type']);
       const [type, reply] = otlpSuccess(req.headers['content-type']);
       res.writeHead(200, { 'content-type': type }).end(reply);
     });

@@ -3,7 +3,7 @@ import { JsonTraceSerializer, ProtobufTraceSerializer } from '@opentelemetry/otl
 import { InMemorySpanExporter, SimpleSpanProcessor } from '@opentelemetry/sdk-trace-base';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { testNats } from '../../test/support/nats.js';
-import { decodeSpans } from '../../test/support/otlp.js';
+import { countSpans, decodeSpans } from '../../test/support/otlp.js';
 import type { Bus } from '../bus/bus.js';
 import { MemoryBus } from '../bus/memory-bus.js';
 import {
@@ -153,6 +153,8 @@ describe('trace context across the bus', () => {
     );
     const json = decodeSpans(JsonTraceSerializer.serializeRequest(spans)!, 'application/json');
     expect(proto).toEqual(json);
+    expect(countSpans(ProtobufTraceSerializer.serializeRequest(spans)!, undefined)).toBe(3);
+    expect(countSpans(JsonTraceSerializer.serializeRequest(spans)!, 'application/json')).toBe(3);
     expect(proto.map((s) => [s.service, s.name, s.spanId, s.parentSpanId, s.links])).toEqual(
       spans.map((s) => [
         'diagon-test',
