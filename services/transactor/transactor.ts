@@ -469,6 +469,7 @@ export class Transactor {
     let applied = this.apply(s, batch, new Map());
     let stored: LogEntry[] | undefined;
     let appendStarted = 0;
+    let appendEnded = 0;
     for (let attempt = 0; stored === undefined; attempt++) {
       if (applied.entries.length === 0) {
         for (const a of applied.accepted) a.sub.settle({ ok: true, value: a.result });
@@ -477,6 +478,7 @@ export class Transactor {
       try {
         appendStarted = performance.now();
         stored = await appendTxBatch(sql, pool, s.db.basisT, s.headHash, applied.entries);
+        appendEnded = performance.now();
       } catch (e) {
         if (isDiagonError(e, 'storage/duplicate-proposal') && attempt === 0) {
           applied = this.apply(s, applied.pending, await this.logged(applied.proposals));
@@ -505,12 +507,11 @@ export class Transactor {
       a.sub.settle({ ok: true, value: a.result });
     }
     while (s.recent.size > RECENT_MAX) s.recent.delete(s.recent.keys().next().value!);
-    const appended = performance.now();
     const contexts = new Map(applied.accepted.map((a) => [a.result.t, a.sub.ctx]));
     for (const a of applied.accepted)
-      if (a.times !== null) this.traceCommit(a, appendStarted, appended, stored.length);
-    for (const e of stored) {
-      const subject = subjects.txCommitted(pool);
+      this.traceCommit(a, appendStarted, appendEnded, stored.length);
+    const subject = subjects.txCommitted(pool);
+    for (const e of stored)
       void inSpan(
         `send ${subject}`,
         SpanKind.PRODUCER,
@@ -523,7 +524,6 @@ export class Transactor {
           'publish failed; republished at next start',
         ),
       );
-    }
     return { ...s, db: applied.db, headHash: stored[stored.length - 1]!.hash };
   }
 
