@@ -153,8 +153,9 @@ export class Indexer {
         const idx = this.pools.get(pool);
         if (idx !== undefined) {
           idx.datomsSinceMerge += folded;
-          if (isRecorded(activeContext())) {
-            idx.folded.push(activeContext());
+          const ctx = activeContext(); // the fold's span, for the next merge to link to
+          if (isRecorded(ctx)) {
+            idx.folded.push(ctx);
             if (idx.folded.length > MERGE_LINKS) idx.folded.shift();
           }
         }
